@@ -1,0 +1,1 @@
+"""Warrant: Zero Trust enforcement for autonomous AI agents."""
