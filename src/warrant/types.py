@@ -186,3 +186,67 @@ class Decision:
             "principal_chain": list(self.principal_chain),
             "audit_seq": self.audit_seq,
         }
+
+
+class AgentStatus(str, enum.Enum):
+    ACTIVE = "active"
+    RETIRED = "retired"
+
+
+@dataclass(frozen=True, slots=True)
+class AgentRecord:
+    """A registered agent as the store keeps it.
+
+    `public_key` is the raw 32-byte Ed25519 public key the agent proves
+    possession of; `attestation` is the digest of its code/config/model id, when
+    one was bound at registration.
+    """
+
+    agent_id: str
+    name: str
+    owner: str
+    purpose: str
+    public_key: bytes
+    created_at: float
+    status: AgentStatus = AgentStatus.ACTIVE
+    attestation: str | None = None
+    risk_tier: str = "standard"
+    key_generated_by_domain: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "agent_id": self.agent_id,
+            "name": self.name,
+            "owner": self.owner,
+            "purpose": self.purpose,
+            "public_key": self.public_key.hex(),
+            "created_at": self.created_at,
+            "status": self.status.value,
+            "attestation": self.attestation,
+            "risk_tier": self.risk_tier,
+            "key_generated_by_domain": self.key_generated_by_domain,
+        }
+
+
+class RevocationKind(str, enum.Enum):
+    """What a revocation names: one credential, one task, one agent, or everything."""
+
+    CREDENTIAL = "credential"
+    TASK = "task"
+    AGENT = "agent"
+    ALL = "all"
+
+
+@dataclass(frozen=True, slots=True)
+class ToolInfo:
+    """What the domain knows about a tool: its name, server, risk class and toolsets."""
+
+    name: str
+    risk_class: RiskClass
+    server: str | None = None
+    description: str = ""
+    toolsets: tuple[str, ...] = ()
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.server}/{self.name}" if self.server else self.name

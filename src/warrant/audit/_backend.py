@@ -1,0 +1,62 @@
+"""The storage interface the audit log needs, as a structural `Protocol`.
+
+The log is a leaf and may not import `warrant.store`; the SQLite (or any
+other) backend satisfies this protocol by shape alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Protocol
+
+
+class AuditBackend(Protocol):
+    """Append-only storage of `(seq, record bytes, leaf hash)` rows and checkpoint notes.
+
+    Write methods raise `AuditWriteError`; read methods raise `StoreError`.
+    """
+
+    def set_durable(self, durable: bool) -> None:
+        """Whether a committed batch must be on stable storage (fsync) before returning."""
+        ...
+
+    def append_batch(self, start_seq: int, entries: Sequence[tuple[bytes, bytes]]) -> None:
+        """Store `(record, leaf_hash)` pairs as seqs `start_seq, start_seq+1, ...`.
+
+        INVARIANT: all or nothing, in one transaction; a failure leaves no row visible.
+        """
+        ...
+
+    def size(self) -> int:
+        """One more than the highest stored seq (0 when empty)."""
+        ...
+
+    def count(self) -> int:
+        """How many rows are stored (differs from `size()` only if rows were deleted)."""
+        ...
+
+    def leaf_hashes(self, start: int, end: int) -> list[tuple[int, bytes]]:
+        """`(seq, leaf_hash)` for `start <= seq < end`, in seq order."""
+        ...
+
+    def iter_entries(self, start: int = 0) -> Iterator[tuple[int, bytes, bytes]]:
+        """Every `(seq, record, leaf_hash)` from `start`, in seq order."""
+        ...
+
+    def get(self, seq: int) -> bytes | None:
+        """The record bytes stored at `seq`, or None."""
+        ...
+
+    def tail(self, n: int) -> list[tuple[int, bytes]]:
+        """The last `n` `(seq, record)` rows, oldest first."""
+        ...
+
+    def add_checkpoint(self, tree_size: int, note: str) -> None:
+        """Durably store a signed checkpoint note."""
+        ...
+
+    def checkpoints(self) -> list[str]:
+        """Every stored checkpoint note, oldest first."""
+        ...
+
+    def close(self) -> None: ...

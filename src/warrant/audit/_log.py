@@ -1,0 +1,229 @@
+"""The append-only audit log: group-committed appends, checkpoints, proofs.
+
+`append` returns a sequence number only after the record is committed (and
+fsynced when `durable=True`). Concurrent appends are group-committed (see
+`_group`): one transaction and one fsync per batch, not per record. If a
+batch cannot be written, every caller in it gets `AuditWriteError` and the
+enforcement pipeline denies the action: an
+action with no audit record never happens.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from warrant.errors import AuditError, AuditIntegrityError, AuditWriteError
+
+from . import _merkle
+from ._backend import AuditBackend
+from ._checkpoint import Checkpoint, sign_checkpoint
+from ._group import GroupCommitter
+from ._record import AuditRecord
+from ._verify import VerifyReport, verify_log
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A record together with its position in the log."""
+
+    seq: int
+    record: AuditRecord
+
+
+@dataclass(frozen=True, slots=True)
+class InclusionProof:
+    """RFC 9162 inclusion proof: leaf `seq` is in the tree of `tree_size` leaves."""
+
+    seq: int
+    tree_size: int
+    hashes: tuple[bytes, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ConsistencyProof:
+    """RFC 9162 consistency proof: the tree of `old_size` is a prefix of `new_size`."""
+
+    old_size: int
+    new_size: int
+    hashes: tuple[bytes, ...]
+
+
+class AuditLog:
+    """A tamper-evident log over an `AuditBackend`, signed with the domain key.
+
+    `signing_key` may be None for a read-only verifier; then `public_key` is required.
+    `max_batch=1` disables group commit (one transaction per append);
+    `timeout_s` bounds how long an append waits in the queue.
+    """
+
+    def __init__(
+        self,
+        backend: AuditBackend,
+        signing_key: Ed25519PrivateKey | None,
+        public_key: Ed25519PublicKey | None = None,
+        origin: str = "warrant/audit",
+        *,
+        durable: bool = True,
+        max_batch: int = 1024,
+        timeout_s: float = 30.0,
+    ) -> None:
+        if public_key is None:
+            if signing_key is None:
+                raise ValueError("an audit log needs a signing key or a public key")
+            public_key = signing_key.public_key()
+        self.origin = origin
+        self.durable = durable
+        self._backend = backend
+        self._signing_key = signing_key
+        self._public_key = public_key
+        self._closed = False
+        self._committer = GroupCommitter(
+            self._write_batch, max_batch=max_batch, timeout_s=timeout_s
+        )
+        # INVARIANT: the frontier only ever reflects committed rows; None means
+        # "reload from storage" (at start, and after a failed batch).
+        self._state = threading.Lock()
+        self._frontier: _merkle.Frontier | None = None
+        backend.set_durable(durable)
+
+    # -- writing -----------------------------------------------------------
+
+    def append(self, record: AuditRecord) -> int:
+        """Append one record; returns its seq once committed. Raises `AuditWriteError`."""
+        return self.append_many([record])[0]
+
+    def append_many(self, records: Sequence[AuditRecord]) -> list[int]:
+        """Append records atomically with contiguous seqs, all or none."""
+        if not records:
+            return []
+        try:
+            entries = [(data, _merkle.leaf_hash(data)) for data in (r.to_bytes() for r in records)]
+        except (TypeError, ValueError) as exc:
+            raise AuditWriteError(f"audit record cannot be serialised: {exc}") from None
+        first = self._committer.submit(entries)
+        return list(range(first, first + len(entries)))
+
+    def _write_batch(self, entries: list[tuple[bytes, bytes]]) -> int:
+        # Only ever called by the one current writer (see GroupCommitter).
+        try:
+            with self._state:
+                frontier = self._load_frontier()
+            start = frontier.size
+            self._backend.append_batch(start, entries)
+        except BaseException:
+            with self._state:
+                self._frontier = None  # storage state is uncertain: re-read it next time
+            raise
+        with self._state:
+            if self._frontier is frontier:
+                for _, leaf in entries:
+                    frontier.append(leaf)
+            else:
+                self._frontier = None  # a reader reloaded it mid-write; reload again
+        return start
+
+    def _load_frontier(self) -> _merkle.Frontier:
+        # Called with self._state held.
+        if self._frontier is None:
+            size = self._backend.size()
+            rows = self._backend.leaf_hashes(0, size)
+            if len(rows) != size:
+                raise AuditIntegrityError(
+                    f"the audit log has gaps ({len(rows)} records up to seq {size - 1}); "
+                    "run `warrant audit verify`"
+                )
+            frontier = _merkle.Frontier()
+            for _, leaf in rows:
+                frontier.append(leaf)
+            self._frontier = frontier
+        return self._frontier
+
+    def head(self) -> tuple[int, bytes]:
+        """The committed `(size, root)` of the tree."""
+        with self._state:
+            frontier = self._load_frontier()
+            return frontier.size, frontier.root()
+
+    def checkpoint(self) -> Checkpoint:
+        """Sign the current tree head with the domain key and store it."""
+        if self._signing_key is None:
+            raise AuditError("this audit log was opened without the domain signing key")
+        size, root = self.head()
+        cp = sign_checkpoint(self._signing_key, self.origin, size, root)
+        self._backend.add_checkpoint(size, cp.to_note())
+        return cp
+
+    def close(self) -> None:
+        """Commit what is queued, stop the writer and close the backend."""
+        if self._closed:
+            return
+        self._closed = True
+        self._committer.close()
+        self._backend.close()
+
+    def __enter__(self) -> AuditLog:
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # -- reading and verifying ---------------------------------------------
+
+    def get(self, seq: int) -> Entry:
+        data = self._backend.get(seq)
+        if data is None:
+            raise AuditError(f"no audit record with seq `{seq}`")
+        return Entry(seq, AuditRecord.from_bytes(data))
+
+    def tail(self, n: int) -> list[Entry]:
+        """The last `n` records, oldest first."""
+        return [Entry(seq, AuditRecord.from_bytes(data)) for seq, data in self._backend.tail(n)]
+
+    def checkpoints(self) -> list[Checkpoint]:
+        return [Checkpoint.from_note(note) for note in self._backend.checkpoints()]
+
+    def verify(self, trusted: Iterable[Checkpoint] = ()) -> VerifyReport:
+        """Recheck every record, seq and checkpoint. Raises `AuditIntegrityError`."""
+        with self._state:
+            frontier = self._frontier.copy() if self._frontier is not None else None
+        known = (frontier.size, frontier.root()) if frontier is not None else None
+        return verify_log(
+            self._backend, self._public_key, self.origin, trusted=trusted, known_head=known
+        )
+
+    def _leaves(self, size: int) -> list[bytes]:
+        rows = self._backend.leaf_hashes(0, size)
+        if len(rows) != size:
+            raise AuditIntegrityError(f"the audit log has fewer than {size} records")
+        return [leaf for _, leaf in rows]
+
+    def inclusion_proof(self, seq: int, size: int | None = None) -> InclusionProof:
+        """Prove record `seq` is in the tree of `size` records (default: all)."""
+        size = self._backend.size() if size is None else size
+        path = _merkle.inclusion_path(seq, self._leaves(size))
+        return InclusionProof(seq, size, tuple(path))
+
+    def consistency_proof(self, old_size: int, new_size: int | None = None) -> ConsistencyProof:
+        """Prove the tree of `old_size` records is a prefix of the one of `new_size`."""
+        new_size = self._backend.size() if new_size is None else new_size
+        path = _merkle.consistency_path(old_size, self._leaves(new_size))
+        return ConsistencyProof(old_size, new_size, tuple(path))
+
+    @staticmethod
+    def verify_inclusion(record: AuditRecord | bytes, proof: InclusionProof, root: bytes) -> None:
+        """Check `record` is leaf `proof.seq` under `root`. Raises `AuditIntegrityError`."""
+        data = record.to_bytes() if isinstance(record, AuditRecord) else record
+        leaf = _merkle.leaf_hash(data)
+        _merkle.verify_inclusion(leaf, proof.seq, proof.tree_size, proof.hashes, root)
+
+    @staticmethod
+    def verify_consistency(proof: ConsistencyProof, old_root: bytes, new_root: bytes) -> None:
+        """Check `old_root` is a prefix of `new_root`. Raises `AuditIntegrityError`."""
+        _merkle.verify_consistency(proof.old_size, proof.new_size, old_root, new_root, proof.hashes)

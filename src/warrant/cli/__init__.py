@@ -1,0 +1,55 @@
+"""The `warrant` command line. Every command that prints results takes `--json`."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import click
+
+from warrant.errors import WarrantError
+
+from ._audit_cmds import audit_group
+from ._common import EXIT_ERROR, fail
+from ._identity_cmds import agent, credential, init
+from ._policy_cmds import policy_group
+from ._quickstart import quickstart
+from ._tools_cmds import tools_group
+from ._warrant_cmds import attenuate, check, inspect, mint, revoke
+
+
+class _Main(click.Group):
+    """Turns every Warrant error into a clear message and exit status 2, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except WarrantError as exc:
+            fail(exc, as_json="--json" in sys.argv)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(EXIT_ERROR)
+
+
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="agent-warrant")
+@click.option("-v", "--verbose", is_flag=True, help="Log what Warrant is doing to stderr.")
+def main(verbose: bool) -> None:
+    """Warrant: Zero Trust enforcement for AI agents.
+
+    \b
+    Start here:   warrant quickstart
+    Then:         warrant init; warrant agent register; warrant credential issue;
+                  warrant mint; warrant check; warrant audit verify
+    State lives in --home, else $WARRANT_HOME, else ./.warrant.
+    """
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+
+
+for command in (init, agent, credential, mint, attenuate, inspect, revoke, check,
+                policy_group, audit_group, tools_group, quickstart):
+    main.add_command(command)
+
+__all__ = ["main"]

@@ -1,0 +1,93 @@
+"""The trust domain's configuration file (`config.toml` in the state directory).
+
+Parsed once at the edge with pydantic; inside, a frozen value. Unknown keys are
+errors, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from warrant.errors import ConfigError, StateError
+
+HOME_ENV = "WARRANT_HOME"
+DEFAULT_HOME = ".warrant"
+CONFIG_FILE = "config.toml"
+_DOMAIN = re.compile(r"^[a-z0-9]([a-z0-9.\-]{0,253}[a-z0-9])?$")
+
+
+class DomainConfig(BaseModel):
+    """Settings of one trust domain."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    version: Literal[1] = 1
+    domain: str
+    #: Default lifetime of agent credentials, in seconds (capped by identity's maximum).
+    credential_ttl_seconds: int = Field(default=600, gt=0, le=3600)
+    #: Default lifetime of task warrants, in seconds.
+    warrant_ttl_seconds: int = Field(default=900, gt=0, le=86400)
+    #: "full" fsyncs every group commit (survives power loss); "normal" survives a
+    #: process kill but not an OS crash.
+    audit_durability: Literal["full", "normal"] = "full"
+    #: Sign a checkpoint every this many audit records (and on close).
+    checkpoint_every: int = Field(default=1000, gt=0)
+    #: Strict mode refuses every setting with `unsafe` in its name.
+    strict: bool = True
+
+    @field_validator("domain")
+    @classmethod
+    def _domain_name(cls, value: str) -> str:
+        if not _DOMAIN.match(value):
+            raise ValueError(
+                "must be a DNS-like name of lowercase letters, digits, `.` and `-` "
+                "(for example `acme.example`)"
+            )
+        return value
+
+
+def resolve_home(home: str | os.PathLike[str] | None) -> Path:
+    """--home, else $WARRANT_HOME, else ./.warrant."""
+    if home:
+        return Path(home)
+    env = os.environ.get(HOME_ENV)
+    return Path(env) if env else Path(DEFAULT_HOME)
+
+
+def load_config(home: Path) -> DomainConfig:
+    path = home / CONFIG_FILE
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise StateError(f"no trust domain at `{home}` (missing `{CONFIG_FILE}`)") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise StateError(f"cannot read `{path}`: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"`{path}` is not valid TOML: {exc}") from exc
+    try:
+        return DomainConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"`{'.'.join(str(p) for p in e['loc'])}` {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(f"`{path}` is invalid: {problems}") from exc
+
+
+def render_config(config: DomainConfig) -> str:
+    """TOML text for a config (only scalar keys, so a tiny writer is enough)."""
+    lines = ["# Warrant trust domain configuration. Unknown keys are rejected."]
+    for key, value in config.model_dump().items():
+        if isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, int):
+            text = str(value)
+        else:
+            text = '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+        lines.append(f"{key} = {text}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,22 @@
+"""Enforcement: the trust domain opened, the one decision pipeline, and the `Guard` PEP."""
+
+from ._context import CallContext, CallRequest, Stage
+from ._domain import SCHEMA_FILE, TrustDomain
+from ._guard import ApprovalRequired, Denied, Guard, GuardSession
+from ._pipeline import Pipeline, default_stages
+from ._redact import redact_arguments
+
+__all__ = [
+    "SCHEMA_FILE",
+    "ApprovalRequired",
+    "CallContext",
+    "CallRequest",
+    "Denied",
+    "Guard",
+    "GuardSession",
+    "Pipeline",
+    "Stage",
+    "TrustDomain",
+    "default_stages",
+    "redact_arguments",
+]

@@ -1,0 +1,60 @@
+"""What flows through the pipeline: the request, and the working state of one decision."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from warrant.identity import Credential
+from warrant.types import AgentRecord, Effect, Reason, ToolCall, ToolInfo
+from warrant.warrants import Warrant
+
+
+@dataclass(frozen=True, slots=True)
+class CallRequest:
+    """One call as a PEP receives it: the call, the caller's tokens, the proof of possession."""
+
+    call: ToolCall
+    credential: str
+    warrant: str
+    proof: str | None = None
+
+
+@dataclass(slots=True)
+class CallContext:
+    """The working state of one decision. Private to the pipeline and its stages.
+
+    Stages fill in what they establish (credential, agent, warrant, tool) and
+    add reasons. `effect` starts at ALLOW and only ever moves towards DENY.
+    """
+
+    request: CallRequest
+    now: float
+    decision_id: str
+    #: Set by an in-process session that already proved possession of the key.
+    session_credential: Credential | None = None
+    credential: Credential | None = None
+    agent: AgentRecord | None = None
+    warrant: Warrant | None = None
+    tool: ToolInfo | None = None
+    effect: Effect = Effect.ALLOW
+    reasons: list[Reason] = field(default_factory=list)
+    #: Internal detail for the audit record only (never shown to the caller).
+    detail: dict[str, Any] = field(default_factory=dict)
+    policy_revision: str | None = None
+
+    def deny(self, code: str, message: str, source: str) -> Effect:
+        self.effect = Effect.DENY
+        self.reasons.append(Reason(code=code, message=message, source=source))
+        return Effect.DENY
+
+    def needs_approval(self, reasons: tuple[Reason, ...]) -> None:
+        if self.effect is Effect.ALLOW:
+            self.effect = Effect.NEEDS_APPROVAL
+        self.reasons.extend(reasons)
+
+
+class Stage(Protocol):
+    """One step of the decision. Return `Effect.DENY` to stop the pipeline, else None."""
+
+    def __call__(self, ctx: CallContext) -> Effect | None: ...

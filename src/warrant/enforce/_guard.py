@@ -1,0 +1,201 @@
+"""`Guard`: the in-process enforcement point for Python tools.
+
+    guard = Guard.open()
+    @guard.tool(risk="external-communication")
+    def send_email(to: str, body: str) -> str: ...
+
+    with guard.session(credential=cred, warrant=token, agent_key=key):
+        send_email(to="bob@acme.example", body="hi")   # raises Denied unless allowed
+
+A session proves possession of the agent's key once when it opens (the key
+signs a proof bound to the credential and the warrant); every call through it
+then runs the full pipeline (warrant, revocation, policy, budgets, audit).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from warrant import identity
+from warrant.config import resolve_home
+from warrant.errors import InvalidCredential, WarrantError
+from warrant.types import (
+    Decision,
+    Effect,
+    Reason,
+    RiskClass,
+    ToolCall,
+    ToolInfo,
+    canonical_json,
+    sha256_hex,
+)
+
+from ._context import CallRequest
+from ._domain import TrustDomain
+from ._pipeline import Pipeline
+
+P = ParamSpec("P")
+R = TypeVar("R")
+log = logging.getLogger("warrant.guard")
+
+SESSION_TOOL = "warrant:session-open"
+_current: contextvars.ContextVar[GuardSession | None] = contextvars.ContextVar(
+    "warrant_session", default=None)
+
+
+class Denied(WarrantError):  # noqa: N818 - reads as what happened to the call
+    """The call was not allowed; `decision` says why."""
+
+    code = "decision.denied"
+
+    def __init__(self, decision: Decision):
+        reasons = "; ".join(r.message for r in decision.reasons) or "no reason given"
+        super().__init__(f"`{decision.tool}` {decision.effect.value}: {reasons}")
+        self.decision = decision
+
+
+class ApprovalRequired(Denied):
+    """The call needs a human's approval before it may run."""
+
+    code = "decision.needs-approval"
+
+
+class Guard:
+    """The enforcement point for in-process tools. One per trust domain and process."""
+
+    def __init__(self, domain: TrustDomain, pipeline: Pipeline | None = None):
+        self.domain = domain
+        self.pipeline = pipeline or Pipeline(domain)
+
+    @classmethod
+    def open(cls, home: str | Path | None = None) -> Guard:
+        return cls(TrustDomain.open(resolve_home(home)))
+
+    def close(self) -> None:
+        self.domain.close()
+
+    def __enter__(self) -> Guard:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def check(self, call: ToolCall, *, credential: str, warrant: str,
+              proof: str | None = None) -> Decision:
+        """Decide one call presented with its tokens (the remote-PEP path)."""
+        return self.pipeline.decide(CallRequest(call=call, credential=credential,
+                                                warrant=warrant, proof=proof))
+
+    @contextmanager
+    def session(self, *, credential: str, warrant: str,
+                agent_key: Ed25519PrivateKey) -> Iterator[GuardSession]:
+        session = GuardSession(self, credential=credential, warrant=warrant, agent_key=agent_key)
+        token = _current.set(session)
+        try:
+            yield session
+        finally:
+            _current.reset(token)
+
+    def register_tool(self, info: ToolInfo) -> None:
+        self.domain.store.put_tool(info, time.time())
+
+    def tool(self, *, risk: RiskClass | str, name: str | None = None, server: str | None = None,
+             description: str | None = None,
+             toolsets: tuple[str, ...] = ()) -> Callable[[Callable[P, R]], Callable[P, R]]:
+        """Wrap a function as a guarded tool: it runs only when the current session's call is allowed."""
+
+        def wrap(fn: Callable[P, R]) -> Callable[P, R]:
+            info = ToolInfo(name=name or fn.__name__, risk_class=RiskClass(risk), server=server,
+                            description=description or (fn.__doc__ or "").strip(),
+                            toolsets=toolsets)
+            self.register_tool(info)
+
+            @functools.wraps(fn)
+            def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
+                if args:
+                    raise TypeError(f"guarded tool `{info.name}` takes keyword arguments only")
+                session = _current.get()
+                if session is None or session.guard is not self:
+                    raise Denied(_no_session_decision(info.qualified_name))
+                return session.run(fn, ToolCall(tool=info.name, server=server,
+                                                arguments=dict(kwargs)))
+
+            return guarded
+
+        return wrap
+
+
+class GuardSession:
+    """An authenticated agent working on one task, in this process."""
+
+    def __init__(self, guard: Guard, *, credential: str, warrant: str,
+                 agent_key: Ed25519PrivateKey):
+        self.guard = guard
+        self.warrant = warrant
+        self.credential_token = credential
+        #: The most recent decision made in this session (for display and tests).
+        self.last_decision: Decision | None = None
+        domain = guard.domain
+        now = time.time()
+        # Prove possession once, bound to this credential and this warrant.
+        proof = identity.make_proof(agent_key, credential_token=credential, tool=SESSION_TOOL,
+                                    argument_digest=_EMPTY_DIGEST, warrant_token=warrant, now=now)
+        try:
+            self.credential = identity.verify_credential(credential, domain.public_key,
+                                                         domain=domain.domain, now=now)
+            identity.verify_proof(proof, credential=self.credential, tool=SESSION_TOOL,
+                                  argument_digest=_EMPTY_DIGEST, warrant_token=warrant, now=now,
+                                  replay_guard=domain.store)
+        except InvalidCredential as exc:
+            domain.record_admin("session.rejected", {"detail": exc.detail})
+            raise
+
+    def check(self, call: ToolCall) -> Decision:
+        self.last_decision = self.guard.pipeline.decide(
+            CallRequest(call=call, credential=self.credential_token, warrant=self.warrant),
+            session_credential=self.credential)
+        return self.last_decision
+
+    def run(self, fn: Callable[..., R], call: ToolCall) -> R:
+        """Run `fn(**arguments)` only if the call is allowed; record its outcome."""
+        decision = self.check(call)
+        match decision.effect:
+            case Effect.ALLOW:
+                pass
+            case Effect.NEEDS_APPROVAL:
+                raise ApprovalRequired(decision)
+            case Effect.DENY:
+                raise Denied(decision)
+        try:
+            result = fn(**call.arguments_json())
+        except Exception as exc:
+            self._record(decision, ok=False, error=f"{type(exc).__name__}: {exc}")
+            raise
+        self._record(decision, ok=True, result=result)
+        return result
+
+    def _record(self, decision: Decision, *, ok: bool, result: Any = None,
+                error: str | None = None) -> None:
+        try:
+            self.guard.pipeline.record_outcome(decision, ok=ok, result=result, error=error)
+        except Exception:  # the effect already happened; say so loudly  # noqa: BLE001
+            log.critical("outcome of decision %s could not be audited", decision.decision_id,
+                         exc_info=True)
+
+
+_EMPTY_DIGEST = sha256_hex(canonical_json({}))
+
+
+def _no_session_decision(tool: str) -> Decision:
+    return Decision(effect=Effect.DENY, reasons=(Reason(
+        code="session.none", message="no warrant session is open in this context", source="guard"),),
+        decision_id="none", policy_revision=None, latency_us=0.0, tool=tool)

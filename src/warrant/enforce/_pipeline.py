@@ -1,0 +1,139 @@
+"""The one enforcement pipeline: authenticate → authorise → record.
+
+Every PEP (the in-process `Guard`, `warrant check`, and later the MCP gateway,
+hooks and the HTTP API) calls `Pipeline.decide`. There is exactly one
+implementation of the decision.
+
+INVARIANT: the decision record is durable in the audit log before the caller
+learns it may act. If it cannot be written, the answer is deny.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from warrant import audit, identity
+from warrant.errors import WarrantError
+from warrant.types import Decision, Effect, Reason, canonical_json
+
+from ._context import CallContext, CallRequest, Stage
+from ._domain import TrustDomain
+from ._redact import redact_arguments
+from ._stages import (
+    Authenticate,
+    CheckRevocation,
+    ConsumeBudget,
+    EvaluatePolicy,
+    LookUpTool,
+    VerifyWarrant,
+    check_scope,
+)
+
+log = logging.getLogger("warrant.enforce")
+
+
+def default_stages(domain: TrustDomain, replay_guard: identity.ReplayGuard) -> list[Stage]:
+    """authenticate → warrant → revocation → scope → catalogue → policy → budget."""
+    return [
+        Authenticate(domain.store, domain.domain, domain.public_key, replay_guard),
+        VerifyWarrant(domain.domain, domain.public_key),
+        CheckRevocation(domain.store),
+        check_scope,
+        LookUpTool(domain.store),
+        EvaluatePolicy(domain.policies),
+        ConsumeBudget(domain.store),
+    ]
+
+
+class Pipeline:
+    """Runs the stages for one call and records the decision."""
+
+    def __init__(self, domain: TrustDomain, *, stages: Sequence[Stage] | None = None,
+                 replay_guard: identity.ReplayGuard | None = None):
+        self.domain = domain
+        # The store-backed guard sees nonces from every process sharing the domain.
+        self._stages = list(stages) if stages is not None else default_stages(
+            domain, replay_guard or domain.store)
+
+    def decide(self, request: CallRequest, *,
+               session_credential: identity.Credential | None = None) -> Decision:
+        started = time.perf_counter()
+        ctx = CallContext(request=request, now=time.time(), decision_id=str(uuid.uuid4()),
+                          session_credential=session_credential)
+        for stage in self._stages:
+            try:
+                if stage(ctx) is Effect.DENY:
+                    break
+            except Exception as exc:  # noqa: BLE001 - errors deny, whatever they are
+                log.exception("stage %r failed; denying", stage)
+                ctx.detail["error"] = f"{type(exc).__name__}: {exc}"
+                message = exc.message if isinstance(exc, WarrantError) else "internal error"
+                ctx.deny("pipeline.error", f"decision failed, denied: {message}", "pipeline")
+                break
+        if ctx.effect is Effect.ALLOW and not ctx.reasons:
+            # Never allow without saying why (a stage list that checks nothing).
+            ctx.deny("pipeline.no-reason", "no stage established why this call is allowed",
+                     "pipeline")
+        return self._record(ctx, started)
+
+    def _record(self, ctx: CallContext, started: float) -> Decision:
+        warrant = ctx.warrant
+        decision = Decision(
+            effect=ctx.effect,
+            reasons=tuple(ctx.reasons),
+            decision_id=ctx.decision_id,
+            policy_revision=ctx.policy_revision or self.domain.policies.revision,
+            latency_us=0.0,
+            tool=ctx.request.call.qualified_name,
+            agent=ctx.agent.agent_id if ctx.agent else None,
+            task_id=warrant.task_id if warrant else None,
+            principal_chain=warrant.principal_chain if warrant else (),
+        )
+        call = ctx.request.call
+        try:
+            decision = replace(decision, latency_us=(time.perf_counter() - started) * 1e6)
+            record = audit.AuditRecord.for_decision(
+                decision, argument_digest=call.argument_digest(),
+                arguments_redacted=redact_arguments(call.arguments_json()),
+                detail=ctx.detail or None)
+            seq = self.domain.audit.append(record)
+        except Exception as exc:  # noqa: BLE001 - no record, no action
+            log.error("audit record could not be written; denying: %s", exc)
+            return replace(decision, effect=Effect.DENY, reasons=(*decision.reasons, Reason(
+                code="audit.write-failed",
+                message="the audit record could not be written, so the call is denied",
+                source="record")))
+        return replace(decision, audit_seq=seq,
+                       latency_us=(time.perf_counter() - started) * 1e6)
+
+    def record_outcome(self, decision: Decision, *, ok: bool, result: Any = None,
+                       error: str | None = None) -> int:
+        """Append what the tool did (status, result digest, short redacted summary)."""
+        result_bytes = canonical_json(_jsonable(result))
+        outcome: dict[str, Any] = {
+            "status": "ok" if ok else "error",
+            "result_digest": hashlib.sha256(result_bytes).hexdigest(),
+            "result_bytes": len(result_bytes),
+        }
+        if error is not None:
+            outcome["error"] = error[:500]
+        record = audit.AuditRecord(
+            kind="outcome", time=audit.utc_now(), decision_id=decision.decision_id,
+            effect=decision.effect.value, agent=decision.agent,
+            principal_chain=decision.principal_chain, task_id=decision.task_id,
+            tool=decision.tool, outcome=outcome)
+        return self.domain.audit.append(record)
+
+
+def _jsonable(value: Any) -> Any:
+    try:
+        canonical_json(value)
+    except (TypeError, ValueError):
+        return repr(value)
+    return value

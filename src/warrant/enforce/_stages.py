@@ -1,0 +1,212 @@
+"""The stages of one decision: authenticate, verify the warrant, revocation, scope,
+catalogue, policy, budget. Each is a small callable with the `Stage` shape.
+
+INVARIANT: every stage either returns `Effect.DENY` with a reason, or leaves the
+context for the next stage; any exception escaping a stage is turned into a deny
+by the pipeline (errors deny).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import OrderedDict
+from typing import Generic, TypeVar
+
+from warrant import identity, warrants
+from warrant.errors import InvalidCredential, InvalidWarrant
+from warrant.policy import CompiledPolicy, PolicyRequest
+from warrant.store import SqliteStore
+from warrant.types import AgentStatus, Effect, RiskClass
+
+from ._context import CallContext
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+#: What callers see for any credential failure (no oracle); the cause goes to the audit record.
+CREDENTIAL_REJECTED = "credential rejected"
+WARRANT_REJECTED = "warrant rejected"
+
+
+class BoundedCache(Generic[K, V]):
+    """A small LRU for verified tokens: verification is pure, so its result can be reused."""
+
+    def __init__(self, size: int = 4096):
+        self._items: OrderedDict[K, V] = OrderedDict()
+        self._size = size
+
+    def get(self, key: K) -> V | None:
+        value = self._items.get(key)
+        if value is not None:
+            self._items.move_to_end(key)
+        return value
+
+    def put(self, key: K, value: V) -> None:
+        self._items[key] = value
+        if len(self._items) > self._size:
+            self._items.popitem(last=False)
+
+
+class Authenticate:
+    """Credential signature and lifetime, an active agent, and proof of possession."""
+
+    def __init__(self, store: SqliteStore, domain: str, key: identity.Ed25519PublicKey,
+                 replay_guard: identity.ReplayGuard):
+        self._store, self._domain, self._key = store, domain, key
+        self._replay_guard = replay_guard
+        self._cache: BoundedCache[str, identity.Credential] = BoundedCache()
+
+    def __call__(self, ctx: CallContext) -> Effect | None:
+        try:
+            credential = ctx.session_credential or self._verify(ctx)
+        except InvalidCredential as exc:
+            ctx.detail["credential"] = exc.detail
+            return ctx.deny("authn.credential", CREDENTIAL_REJECTED, "authenticate")
+        agent = self._store.get_agent(credential.agent_id)
+        if agent is None or agent.status is not AgentStatus.ACTIVE:
+            ctx.detail["credential"] = "agent unknown or retired"
+            return ctx.deny("authn.credential", CREDENTIAL_REJECTED, "authenticate")
+        if identity.public_from_raw(agent.public_key) != credential.confirmation_key:
+            ctx.detail["credential"] = "credential bound to a key the agent no longer holds"
+            return ctx.deny("authn.credential", CREDENTIAL_REJECTED, "authenticate")
+        ctx.credential, ctx.agent = credential, agent
+        return None
+
+    def _verify(self, ctx: CallContext) -> identity.Credential:
+        token = ctx.request.credential
+        credential = self._cache.get(token)
+        if credential is None:
+            credential = identity.verify_credential(token, self._key, domain=self._domain,
+                                                    now=ctx.now)
+            self._cache.put(token, credential)
+        elif ctx.now > credential.expires_at + identity.CLOCK_SKEW_SECONDS:
+            raise InvalidCredential("credential expired")
+        if ctx.request.proof is None:
+            raise InvalidCredential("no proof of possession with the request")
+        call = ctx.request.call
+        identity.verify_proof(ctx.request.proof, credential=credential,
+                              tool=call.qualified_name, argument_digest=call.argument_digest(),
+                              warrant_token=ctx.request.warrant, now=ctx.now,
+                              replay_guard=self._replay_guard)
+        return credential
+
+
+class VerifyWarrant:
+    """The warrant is genuine, unexpired, from this domain, and held by the caller."""
+
+    def __init__(self, domain: str, key: identity.Ed25519PublicKey):
+        self._domain, self._key = domain, key
+        self._cache: BoundedCache[str, warrants.Warrant] = BoundedCache()
+
+    def __call__(self, ctx: CallContext) -> Effect | None:
+        token = ctx.request.warrant
+        now = dt.datetime.fromtimestamp(ctx.now, dt.UTC)
+        try:
+            warrant = self._cache.get(token)
+            if warrant is None:
+                warrant = warrants.verify_warrant(token, self._key, domain=self._domain, now=now)
+                self._cache.put(token, warrant)
+            elif now >= warrant.expires_at:
+                raise InvalidWarrant("warrant expired")
+        except InvalidWarrant as exc:
+            ctx.detail["warrant"] = exc.detail
+            return ctx.deny("warrant.invalid", WARRANT_REJECTED, "warrant")
+        ctx.warrant = warrant
+        assert ctx.agent is not None  # authenticate ran first  # noqa: S101
+        if warrant.holder != ctx.agent.agent_id:
+            ctx.detail["warrant"] = f"held by {warrant.holder}, presented by {ctx.agent.agent_id}"
+            return ctx.deny("warrant.holder", "the warrant was not issued to this agent", "warrant")
+        return None
+
+
+class CheckRevocation:
+    """The task, the agent, the credential and the whole domain are not revoked."""
+
+    def __init__(self, store: SqliteStore):
+        self._store = store
+
+    def __call__(self, ctx: CallContext) -> Effect | None:
+        assert ctx.warrant is not None and ctx.credential is not None  # noqa: S101
+        found = self._store.revoked(task_id=ctx.warrant.task_id, agent_id=ctx.credential.agent_id,
+                                    credential_id=ctx.credential.credential_id)
+        if found is not None:
+            return ctx.deny("revoked", f"revoked: {found}", "revocation")
+        return None
+
+
+def check_scope(ctx: CallContext) -> Effect | None:
+    """The warrant grants this tool with these arguments (every layer agrees)."""
+    assert ctx.warrant is not None  # noqa: S101
+    problems = ctx.warrant.check(ctx.request.call)
+    if problems:
+        ctx.effect = Effect.DENY
+        ctx.reasons.extend(problems)
+        return Effect.DENY
+    return None
+
+
+class LookUpTool:
+    """The tool is in the domain's catalogue (its risk class is what policy sees)."""
+
+    def __init__(self, store: SqliteStore):
+        self._store = store
+
+    def __call__(self, ctx: CallContext) -> Effect | None:
+        name = ctx.request.call.qualified_name
+        tool = self._store.get_tool(name)
+        if tool is None:
+            return ctx.deny("tool.unknown", f"tool `{name}` is not in the domain's catalogue",
+                            "catalogue")
+        ctx.tool = tool
+        return None
+
+
+class EvaluatePolicy:
+    """The organisation's Cedar policy permits the call (default deny, forbid wins)."""
+
+    def __init__(self, policies: CompiledPolicy):
+        self._policies = policies
+
+    def __call__(self, ctx: CallContext) -> Effect | None:
+        assert ctx.agent and ctx.warrant and ctx.tool  # noqa: S101
+        ctx.policy_revision = self._policies.revision
+        request = PolicyRequest(
+            agent=ctx.agent.agent_id, tool=ctx.tool.name, server=ctx.tool.server,
+            risk_class=RiskClass(ctx.tool.risk_class), toolsets=ctx.tool.toolsets,
+            agent_attrs={"owner": ctx.agent.owner, "risk_tier": ctx.agent.risk_tier,
+                         "name": ctx.agent.name},
+            arguments=ctx.request.call.arguments_json(), task_id=ctx.warrant.task_id,
+            on_behalf_of=ctx.warrant.on_behalf_of or "", chain=ctx.warrant.principal_chain,
+            now=dt.datetime.fromtimestamp(ctx.now, dt.UTC),
+        )
+        result = self._policies.evaluate(request)
+        match result.effect:
+            case Effect.ALLOW:
+                # Record which policies permitted it: the decision must be explainable.
+                ctx.reasons.extend(result.reasons)
+                return None
+            case Effect.NEEDS_APPROVAL:
+                ctx.needs_approval(result.reasons)
+                return None
+            case Effect.DENY:
+                ctx.effect = Effect.DENY
+                ctx.reasons.extend(result.reasons)
+                return Effect.DENY
+
+
+class ConsumeBudget:
+    """Count the call against the warrant's budgets; only calls about to run are counted."""
+
+    def __init__(self, store: SqliteStore):
+        self._store = store
+
+    def __call__(self, ctx: CallContext) -> Effect | None:
+        if ctx.effect is not Effect.ALLOW:
+            return None  # held for approval: counted when it actually runs
+        assert ctx.warrant is not None  # noqa: S101
+        tool = ctx.request.call.qualified_name
+        exhausted = self._store.consume_budget(
+            ctx.warrant.task_id, tool, ctx.warrant.tool_budget(tool), ctx.warrant.total_budget)
+        if exhausted is not None:
+            return ctx.deny("budget.exhausted", exhausted, "budget")
+        return None

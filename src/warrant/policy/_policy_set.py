@@ -1,0 +1,170 @@
+"""The compiled organisation policy and its one decision function.
+
+Compile once (`load_policy_set`), evaluate many (`CompiledPolicy.evaluate`):
+evaluation does no I/O, never raises, and combines Cedar's answer in one place.
+
+INVARIANT: deny by default, forbid wins, errors deny. Only an explicit Cedar
+Allow with no evaluation error and known determining permits yields ALLOW (or
+NEEDS_APPROVAL when every determining permit is `@effect("needs-approval")`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+import cedarpy
+
+from warrant.errors import PolicyError
+from warrant.policy._compile import Compiled, PolicyInfo, compile_sources
+from warrant.policy._request import (
+    EMPTY_ARGUMENTS,
+    PolicyRequest,
+    PolicyResult,
+    argument_entities,
+    base_entities,
+    cedar_request,
+    entity_key,
+)
+from warrant.policy._source import SCHEMA_FILE, Sources, default_schema_text, read_sources
+from warrant.types import Effect, Reason
+
+_SOURCE = "policy"
+_MAX_ERROR_REASONS = 5
+_ENTITY_CACHE_SIZE = 4096
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class CompiledPolicy:
+    """A parsed, schema-validated, hashed Cedar policy set. Build with `load_policy_set`."""
+
+    revision: str
+    policies: cedarpy.PolicySet = field(repr=False)
+    schema: cedarpy.Schema = field(repr=False)
+    info: Mapping[str, PolicyInfo] = field(repr=False)
+    _entity_cache: dict[tuple[object, ...], cedarpy.Entities] = field(
+        default_factory=dict, repr=False, compare=False
+    )
+
+    def __len__(self) -> int:
+        return len(self.info)
+
+    @property
+    def policy_ids(self) -> tuple[str, ...]:
+        """Every policy's label (its `@id`, else Cedar's positional id), in source order."""
+        return tuple(p.label for p in self.info.values())
+
+    def evaluate(self, request: PolicyRequest) -> PolicyResult:
+        """Decide `request`. Pure: no I/O, no exceptions (a failure is a DENY with `policy.error`)."""
+        try:
+            entities = self._entities(request)
+            answer = cedarpy.is_authorized(cedar_request(request), self.policies, entities)
+            decision = str(answer.decision.value)
+            determining = [str(p) for p in answer.diagnostics.reasons]
+            errors = [str(e) for e in answer.diagnostics.errors]
+        except Exception as exc:  # noqa: BLE001 - errors deny, whatever they are
+            return self._result(Effect.DENY, (_reason("policy.error", f"evaluation failed: {exc}"),))
+        return self._combine(decision, determining, errors)
+
+    def _entities(self, request: PolicyRequest) -> cedarpy.Entities:
+        # Principal and resource entities repeat across calls: parse them once
+        # and add only the per-call argument entities. A bounded memo, not I/O.
+        key = (entity_key(request), not request.arguments)
+        base = self._entity_cache.get(key)
+        if base is None:
+            base = cedarpy.Entities.from_json_str(base_entities(request))
+            if not request.arguments:
+                base = base.with_added_json_str(EMPTY_ARGUMENTS)
+            if len(self._entity_cache) >= _ENTITY_CACHE_SIZE:
+                self._entity_cache.clear()
+            self._entity_cache[key] = base
+        if not request.arguments:
+            return base
+        return base.with_added_json_str(argument_entities(request))
+
+    def _combine(self, decision: str, determining: list[str], errors: list[str]) -> PolicyResult:
+        known = [self.info[p] for p in determining if p in self.info]
+        match decision, errors, len(known) == len(determining) and bool(known):
+            case _, [_, *_], _:
+                # Errors deny, even when Cedar said Allow: the policy that failed
+                # to evaluate may have been the forbid that applies.
+                reasons = tuple(
+                    _reason("policy.error", f"policy evaluation error: {e}")
+                    for e in errors[:_MAX_ERROR_REASONS]
+                )
+                return self._result(Effect.DENY, reasons)
+            case "Allow", [], True if all(p.needs_approval for p in known):
+                # Every determining permit is @effect("needs-approval"): allowed
+                # only once a human approves.
+                reasons = tuple(
+                    _reason("policy.needs-approval", f"`{p.label}` permits this with approval")
+                    for p in known
+                )
+                return self._result(Effect.NEEDS_APPROVAL, reasons, known)
+            case "Allow", [], True:
+                # A plain permit matched and no forbid did: allow.
+                reasons = tuple(
+                    _reason("policy.permit", f"permitted by `{p.label}`")
+                    for p in known
+                    if not p.needs_approval
+                )
+                return self._result(Effect.ALLOW, reasons, [p for p in known if not p.needs_approval])
+            case "Deny", [], True:
+                # Forbid wins: Cedar denies with the forbids that matched.
+                reasons = tuple(_reason("policy.forbid", f"forbidden by `{p.label}`") for p in known)
+                return self._result(Effect.DENY, reasons, known)
+            case "Deny", [], False if not determining:
+                # Default deny: nothing permits the request.
+                message = "no policy permits this request, default deny"
+                return self._result(Effect.DENY, (_reason("policy.no-permit", message),))
+            case _:
+                # Anything else (NoDecision, an Allow without a known permit, an
+                # unknown policy id, a future Cedar decision): deny.
+                message = f"unexpected policy answer `{decision}` from {determining}"
+                return self._result(Effect.DENY, (_reason("policy.error", message),))
+
+    def _result(
+        self,
+        effect: Effect,
+        reasons: tuple[Reason, ...],
+        determining: Sequence[PolicyInfo] = (),
+    ) -> PolicyResult:
+        ids = tuple(p.label for p in determining)
+        return PolicyResult(effect=effect, reasons=reasons, policy_ids=ids, revision=self.revision)
+
+
+def _reason(code: str, message: str) -> Reason:
+    return Reason(code=code, message=message, source=_SOURCE)
+
+
+def compile_from(sources: Sources, schema: str | None = None) -> Compiled:
+    """Read and compile `sources` (paths or `(name, text)` pairs) against `schema` text."""
+    pairs = read_sources(sources)
+    schema_name = "schema" if schema is not None else f"pack/{SCHEMA_FILE}"
+    return compile_sources(pairs, schema if schema is not None else default_schema_text(), schema_name)
+
+
+def load_policy_set(sources: Sources, *, schema: str | None = None) -> CompiledPolicy:
+    """Parse, validate and freeze a policy set; raise `PolicyError` on any problem.
+
+    `sources` are `(name, text)` pairs or paths (files, or directories of
+    `*.cedar`); `schema` is Cedar schema text (default: the pack's schema). An
+    empty set is an error: a missing policy set must stop startup, never allow.
+    """
+    compiled = compile_from(sources, schema)
+    errors = [f for f in compiled.findings if f.severity == "error"]
+    if errors or compiled.policies is None or compiled.schema is None:
+        first = str(errors[0]).removeprefix("error: ") if errors else "policy set did not compile"
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise PolicyError(
+            f"{first}{more}",
+            detail="\n".join(str(e) for e in errors),
+            hint="run `warrant policy check` to list every problem",
+        )
+    return CompiledPolicy(
+        revision=compiled.revision,
+        policies=compiled.policies,
+        schema=compiled.schema,
+        info=MappingProxyType(dict(compiled.info)),
+    )

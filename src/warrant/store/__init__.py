@@ -1,0 +1,11 @@
+"""State store (SQLite): agents, credentials, revocations, budgets, nonces, the tool
+catalogue and the audit log's tables.
+
+Everything persistent sits behind this package; PostgreSQL will implement the
+same methods for multi-node deployments.
+"""
+
+from ._audit import SqliteAuditBackend
+from ._sqlite import TOTAL, SqliteStore
+
+__all__ = ["TOTAL", "SqliteAuditBackend", "SqliteStore"]

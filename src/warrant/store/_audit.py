@@ -1,0 +1,173 @@
+"""SQLite storage for the audit log (`audit_log` and `audit_checkpoints` tables).
+
+Satisfies `warrant.audit.AuditBackend` structurally; it does not import the
+audit package (layering: leaves import only core). The tables live in the
+trust domain's shared `state.db`, so schema creation is idempotent and touches
+nothing else.
+
+Two connections: one for writes (used by the log's single writer thread and
+by checkpointing, serialised by a lock) and one for reads, so readers never
+wait behind an fsync. WAL mode lets them run at the same time.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from warrant.errors import AuditWriteError, StoreError
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS audit_log (
+    seq INTEGER PRIMARY KEY,
+    record BLOB NOT NULL,
+    leaf_hash BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit_checkpoints (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    tree_size INTEGER NOT NULL,
+    note TEXT NOT NULL
+);
+"""
+_CHUNK = 4096
+
+
+class SqliteAuditBackend:
+    """The audit log's rows in SQLite.
+
+    `readonly=True` opens the file with `mode=ro` (appends then fail closed).
+    `max_page_count` caps the database size in pages; writes past it fail,
+    which is how a full disk looks to SQLite.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        readonly: bool = False,
+        max_page_count: int | None = None,
+        busy_timeout_ms: int = 5000,
+    ) -> None:
+        self.path = Path(path)
+        self._readonly = readonly
+        self._wlock = threading.Lock()
+        self._rlock = threading.Lock()
+        try:
+            self._rconn = self._connect(busy_timeout_ms, readonly=True)
+            self._wconn = None if readonly else self._connect(busy_timeout_ms, readonly=False)
+            if self._wconn is not None:
+                # WAL: readers do not block the writer; the setting persists in the file.
+                self._wconn.execute("PRAGMA journal_mode=WAL")
+                self._wconn.executescript(_SCHEMA)
+                self._wconn.execute("PRAGMA synchronous=FULL")
+                if max_page_count is not None:
+                    self._wconn.execute(f"PRAGMA max_page_count={int(max_page_count)}")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the audit store `{self.path}`: {exc}") from None
+
+    def _connect(self, busy_timeout_ms: int, *, readonly: bool) -> sqlite3.Connection:
+        if readonly and self._readonly:
+            uri = f"{self.path.resolve().as_uri()}?mode=ro"
+            conn = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
+        else:
+            conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        return conn
+
+    def _writer(self) -> sqlite3.Connection:
+        if self._wconn is None:
+            raise AuditWriteError(f"the audit store `{self.path}` is open read-only")
+        return self._wconn
+
+    def set_durable(self, durable: bool) -> None:
+        if self._wconn is None:
+            return
+        with self._wlock:
+            # FULL: every commit fsyncs the WAL. OFF: the OS decides when (fast, unsafe).
+            self._wconn.execute(f"PRAGMA synchronous={'FULL' if durable else 'OFF'}")
+
+    def _write(self, sql: str, rows: Sequence[tuple[object, ...]]) -> None:
+        with self._wlock:
+            conn = self._writer()
+            try:
+                if len(rows) == 1:
+                    # One statement is its own transaction in autocommit mode:
+                    # just as atomic, and a third of the round trips.
+                    conn.execute(sql, rows[0])
+                    return
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    conn.executemany(sql, rows)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise AuditWriteError(
+                    f"cannot write the audit log in `{self.path}`: {exc}",
+                    hint="check the disk has space and the state directory is writable",
+                ) from None
+
+    def append_batch(self, start_seq: int, entries: Sequence[tuple[bytes, bytes]]) -> None:
+        rows = [(start_seq + i, rec, leaf) for i, (rec, leaf) in enumerate(entries)]
+        self._write("INSERT INTO audit_log (seq, record, leaf_hash) VALUES (?, ?, ?)", rows)
+
+    def add_checkpoint(self, tree_size: int, note: str) -> None:
+        self._write(
+            "INSERT INTO audit_checkpoints (tree_size, note) VALUES (?, ?)", [(tree_size, note)]
+        )
+
+    def _read(self, sql: str, params: tuple[object, ...] = ()) -> list[Any]:
+        with self._rlock:
+            try:
+                rows: list[Any] = self._rconn.execute(sql, params).fetchall()
+                return rows
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot read the audit log in `{self.path}`: {exc}") from None
+
+    def size(self) -> int:
+        (top,) = self._read("SELECT MAX(seq) FROM audit_log")[0]
+        return 0 if top is None else int(top) + 1
+
+    def count(self) -> int:
+        (n,) = self._read("SELECT COUNT(*) FROM audit_log")[0]
+        return int(n)
+
+    def leaf_hashes(self, start: int, end: int) -> list[tuple[int, bytes]]:
+        sql = "SELECT seq, leaf_hash FROM audit_log WHERE seq >= ? AND seq < ? ORDER BY seq"
+        return self._read(sql, (start, end))
+
+    def iter_entries(self, start: int = 0) -> Iterator[tuple[int, bytes, bytes]]:
+        # Chunks by seq range so the read lock is never held across a yield.
+        sql = "SELECT seq, record, leaf_hash FROM audit_log WHERE seq >= ? ORDER BY seq LIMIT ?"
+        nxt = start
+        while True:
+            rows: list[tuple[int, bytes, bytes]] = self._read(sql, (nxt, _CHUNK))
+            yield from rows
+            if len(rows) < _CHUNK:
+                return
+            nxt = rows[-1][0] + 1
+
+    def get(self, seq: int) -> bytes | None:
+        rows = self._read("SELECT record FROM audit_log WHERE seq = ?", (seq,))
+        return bytes(rows[0][0]) if rows else None
+
+    def tail(self, n: int) -> list[tuple[int, bytes]]:
+        sql = "SELECT seq, record FROM audit_log ORDER BY seq DESC LIMIT ?"
+        rows: list[tuple[int, bytes]] = self._read(sql, (n,))
+        return rows[::-1]
+
+    def checkpoints(self) -> list[str]:
+        rows = self._read("SELECT note FROM audit_checkpoints ORDER BY id")
+        return [str(r[0]) for r in rows]
+
+    def close(self) -> None:
+        with self._wlock, self._rlock:
+            if self._wconn is not None:
+                self._wconn.close()
+            self._rconn.close()

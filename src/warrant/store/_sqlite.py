@@ -1,0 +1,315 @@
+"""The embedded SQLite store: agents, issued credentials, revocations, budgets, nonces.
+
+One database file (`state.db`) holds every component's tables; each component
+creates its own tables idempotently. WAL mode lets the audit writer and these
+small transactions run side by side; `synchronous=NORMAL` keeps every committed
+transaction across a process kill (only an OS crash can lose the last commits).
+
+INVARIANT: every method either completes its transaction or raises
+`StoreError`; callers in the decision path turn that into a deny.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from warrant.errors import IdentityError, StoreError
+from warrant.types import AgentRecord, AgentStatus, RevocationKind, RiskClass, ToolInfo
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS agents (
+    agent_id TEXT PRIMARY KEY, name TEXT NOT NULL, owner TEXT NOT NULL, purpose TEXT NOT NULL,
+    public_key BLOB NOT NULL, created_at REAL NOT NULL, status TEXT NOT NULL,
+    attestation TEXT, risk_tier TEXT NOT NULL, key_generated INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS credentials (
+    credential_id TEXT PRIMARY KEY, agent_id TEXT NOT NULL, kind TEXT NOT NULL,
+    issued_at REAL NOT NULL, expires_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS credentials_agent ON credentials(agent_id);
+CREATE TABLE IF NOT EXISTS revocations (
+    kind TEXT NOT NULL, value TEXT NOT NULL, revoked_at REAL NOT NULL, reason TEXT NOT NULL,
+    PRIMARY KEY (kind, value)
+);
+CREATE TABLE IF NOT EXISTS budgets (
+    task_id TEXT NOT NULL, tool TEXT NOT NULL, used INTEGER NOT NULL,
+    PRIMARY KEY (task_id, tool)
+);
+CREATE TABLE IF NOT EXISTS tools (
+    qualified_name TEXT PRIMARY KEY, name TEXT NOT NULL, server TEXT, risk_class TEXT NOT NULL,
+    description TEXT NOT NULL, toolsets TEXT NOT NULL, registered_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS nonces (nonce TEXT PRIMARY KEY, expires_at REAL NOT NULL);
+"""
+
+#: The budget row that counts every call of a task, whatever the tool.
+TOTAL = "*"
+
+
+def _connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
+    uri = f"file:{path}?mode=ro" if readonly else f"file:{path}"
+    try:
+        conn = sqlite3.connect(uri, uri=True, timeout=10.0, isolation_level=None,
+                               check_same_thread=False)
+        conn.execute("PRAGMA busy_timeout = 10000")
+        if not readonly:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot open state database `{path}`: {exc}") from exc
+    return conn
+
+
+class SqliteStore:
+    """Agents, credentials, revocations, budgets and nonces in one SQLite file."""
+
+    def __init__(self, path: Path, *, create: bool = False):
+        if not create and not path.exists():
+            raise StoreError(f"state database `{path}` does not exist",
+                             hint="run `warrant init` first, or check --home / $WARRANT_HOME")
+        self.path = path
+        self._lock = threading.RLock()
+        self._conn = _connect(path)
+        try:
+            if create:
+                # executescript commits on its own; every statement is idempotent.
+                self._conn.executescript(_SCHEMA)
+                with self._tx() as c:
+                    c.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
+                              (str(SCHEMA_VERSION),))
+            row = self._conn.execute(
+                "SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        except (sqlite3.DatabaseError, StoreError) as exc:
+            self._conn.close()
+            raise StoreError(
+                f"state database `{path}` is corrupt or not a Warrant store: {exc}") from exc
+        if row is None or row[0] != str(SCHEMA_VERSION):
+            self._conn.close()
+            raise StoreError(
+                f"state database `{path}` has schema version "
+                f"{row[0] if row else 'none'}, expected {SCHEMA_VERSION}")
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One IMMEDIATE transaction: all of it commits, or none of it and StoreError."""
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise StoreError(f"state database unavailable: {exc}") from exc
+            try:
+                yield self._conn
+                self._conn.execute("COMMIT")
+            except BaseException as exc:
+                try:
+                    self._conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass  # the transaction is already gone; the original error matters
+                if isinstance(exc, sqlite3.Error):
+                    raise StoreError(f"state database write failed: {exc}") from exc
+                raise
+
+    def _query(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+        with self._lock:
+            try:
+                return self._conn.execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                raise StoreError(f"state database read failed: {exc}") from exc
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    # -- agents ---------------------------------------------------------------------------
+
+    def add_agent(self, agent: AgentRecord) -> None:
+        with self._tx() as c:
+            if c.execute("SELECT 1 FROM agents WHERE agent_id = ?", (agent.agent_id,)).fetchone():
+                raise IdentityError(f"agent `{agent.agent_id}` is already registered")
+            c.execute(
+                "INSERT INTO agents VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (agent.agent_id, agent.name, agent.owner, agent.purpose, agent.public_key,
+                 agent.created_at, agent.status.value, agent.attestation, agent.risk_tier,
+                 int(agent.key_generated_by_domain)),
+            )
+
+    def get_agent(self, agent_id: str) -> AgentRecord | None:
+        rows = self._query("SELECT * FROM agents WHERE agent_id = ?", (agent_id,))
+        return _agent_from_row(rows[0]) if rows else None
+
+    def list_agents(self) -> list[AgentRecord]:
+        return [_agent_from_row(r) for r in self._query("SELECT * FROM agents ORDER BY agent_id")]
+
+    def retire_agent(self, agent_id: str, now: float) -> None:
+        """Retire an agent and revoke everything it holds, in one transaction."""
+        with self._tx() as c:
+            cur = c.execute("UPDATE agents SET status = ? WHERE agent_id = ?",
+                            (AgentStatus.RETIRED.value, agent_id))
+            if cur.rowcount == 0:
+                raise IdentityError(f"no agent `{agent_id}` is registered")
+            c.execute("INSERT OR IGNORE INTO revocations VALUES (?,?,?,?)",
+                      (RevocationKind.AGENT.value, agent_id, now, "agent retired"))
+
+    def rotate_agent_key(self, agent_id: str, public_key: bytes, now: float) -> None:
+        """Replace an agent's key and revoke the credentials bound to the old one."""
+        with self._tx() as c:
+            cur = c.execute("UPDATE agents SET public_key = ? WHERE agent_id = ? AND status = ?",
+                            (public_key, agent_id, AgentStatus.ACTIVE.value))
+            if cur.rowcount == 0:
+                raise IdentityError(f"no active agent `{agent_id}` to rotate")
+            for (cred_id,) in c.execute(
+                "SELECT credential_id FROM credentials WHERE agent_id = ? AND expires_at > ?",
+                (agent_id, now),
+            ).fetchall():
+                c.execute("INSERT OR IGNORE INTO revocations VALUES (?,?,?,?)",
+                          (RevocationKind.CREDENTIAL.value, cred_id, now, "key rotated"))
+
+    # -- credentials ----------------------------------------------------------------------
+
+    def record_credential(self, credential_id: str, agent_id: str, kind: str,
+                          issued_at: float, expires_at: float) -> None:
+        with self._tx() as c:
+            c.execute("INSERT INTO credentials VALUES (?,?,?,?,?)",
+                      (credential_id, agent_id, kind, issued_at, expires_at))
+
+    def credentials_of(self, agent_id: str) -> list[tuple[str, str, float, float]]:
+        rows = self._query(
+            "SELECT credential_id, kind, issued_at, expires_at FROM credentials "
+            "WHERE agent_id = ? ORDER BY issued_at", (agent_id,))
+        return [(str(r[0]), str(r[1]), float(r[2]), float(r[3])) for r in rows]  # type: ignore[arg-type]
+
+    # -- revocation -----------------------------------------------------------------------
+
+    def revoke(self, kind: RevocationKind, value: str, now: float, reason: str) -> bool:
+        """Record a revocation; False when it was already revoked."""
+        with self._tx() as c:
+            cur = c.execute("INSERT OR IGNORE INTO revocations VALUES (?,?,?,?)",
+                            (kind.value, value, now, reason))
+            return cur.rowcount == 1
+
+    def revoked(self, *, task_id: str | None, agent_id: str | None,
+                credential_id: str | None, token_ids: tuple[str, ...] = ()) -> str | None:
+        """The first revocation that covers this request, described; None when none does."""
+        keys: list[tuple[str, str]] = [(RevocationKind.ALL.value, "*")]
+        if task_id:
+            keys.append((RevocationKind.TASK.value, task_id))
+        if agent_id:
+            keys.append((RevocationKind.AGENT.value, agent_id))
+        if credential_id:
+            keys.append((RevocationKind.CREDENTIAL.value, credential_id))
+        keys.extend((RevocationKind.TASK.value, t) for t in token_ids)
+        clause = " OR ".join("(kind = ? AND value = ?)" for _ in keys)
+        params = tuple(x for pair in keys for x in pair)
+        rows = self._query(f"SELECT kind, value, reason FROM revocations WHERE {clause} LIMIT 1",  # noqa: S608 - placeholders only
+                           params)
+        if not rows:
+            return None
+        kind, value, reason = rows[0]
+        return f"{kind} `{value}` revoked ({reason})"
+
+    def revoke_credentials_of(self, agent_id: str, now: float, reason: str) -> int:
+        """Revoke every unexpired credential issued to an agent; new ones still work."""
+        with self._tx() as c:
+            ids = [r[0] for r in c.execute(
+                "SELECT credential_id FROM credentials WHERE agent_id = ? AND expires_at > ?",
+                (agent_id, now - 60)).fetchall()]
+            for cred_id in ids:
+                c.execute("INSERT OR IGNORE INTO revocations VALUES (?,?,?,?)",
+                          (RevocationKind.CREDENTIAL.value, cred_id, now, reason))
+            return len(ids)
+
+    def list_revocations(self) -> list[tuple[str, str, float, str]]:
+        rows = self._query("SELECT kind, value, revoked_at, reason FROM revocations ORDER BY revoked_at")
+        return [(str(a), str(b), float(c), str(d)) for a, b, c, d in rows]  # type: ignore[arg-type]
+
+    # -- tool catalogue --------------------------------------------------------------------
+
+    def put_tool(self, tool: ToolInfo, now: float) -> None:
+        with self._tx() as c:
+            c.execute(
+                "INSERT INTO tools VALUES (?,?,?,?,?,?,?) ON CONFLICT(qualified_name) DO UPDATE "
+                "SET risk_class = excluded.risk_class, description = excluded.description, "
+                "toolsets = excluded.toolsets",
+                (tool.qualified_name, tool.name, tool.server, tool.risk_class.value,
+                 tool.description, ",".join(tool.toolsets), now),
+            )
+
+    def get_tool(self, qualified_name: str) -> ToolInfo | None:
+        rows = self._query("SELECT name, server, risk_class, description, toolsets FROM tools "
+                           "WHERE qualified_name = ?", (qualified_name,))
+        return _tool_from_row(rows[0]) if rows else None
+
+    def list_tools(self) -> list[ToolInfo]:
+        rows = self._query("SELECT name, server, risk_class, description, toolsets FROM tools "
+                           "ORDER BY qualified_name")
+        return [_tool_from_row(r) for r in rows]
+
+    # -- budgets and nonces ---------------------------------------------------------------
+
+    def consume_budget(self, task_id: str, tool: str, tool_limit: int | None,
+                       total_limit: int | None) -> str | None:
+        """Count one call against the task's budgets, atomically.
+
+        Returns None when the call fits (and has been counted), or a description
+        of the exhausted budget (and nothing was counted).
+        """
+        with self._tx() as c:
+            for key, limit in ((tool, tool_limit), (TOTAL, total_limit)):
+                if limit is None:
+                    continue
+                row = c.execute("SELECT used FROM budgets WHERE task_id = ? AND tool = ?",
+                                (task_id, key)).fetchone()
+                used = int(row[0]) if row else 0
+                if used >= limit:
+                    what = "total call budget" if key == TOTAL else f"budget for `{tool}`"
+                    return f"{what} exhausted ({used} of {limit} calls used)"
+            for key in (tool, TOTAL):
+                c.execute("INSERT INTO budgets VALUES (?,?,1) ON CONFLICT(task_id, tool) "
+                          "DO UPDATE SET used = used + 1", (task_id, key))
+        return None
+
+    def budget_used(self, task_id: str, tool: str = TOTAL) -> int:
+        rows = self._query("SELECT used FROM budgets WHERE task_id = ? AND tool = ?", (task_id, tool))
+        return int(rows[0][0]) if rows else 0  # type: ignore[call-overload]
+
+    def first_use(self, nonce: str, expires_at: float) -> bool:
+        """Replay guard shared by every process using this store."""
+        now = time.time()
+        with self._tx() as c:
+            if c.execute("SELECT 1 FROM nonces WHERE nonce = ?", (nonce,)).fetchone():
+                return False
+            c.execute("INSERT INTO nonces VALUES (?, ?)", (nonce, expires_at))
+            # Prune a few expired nonces per insert so the table stays small.
+            c.execute("DELETE FROM nonces WHERE rowid IN "
+                      "(SELECT rowid FROM nonces WHERE expires_at < ? LIMIT 8)", (now,))
+        return True
+
+
+def _agent_from_row(row: tuple[object, ...]) -> AgentRecord:
+    (agent_id, name, owner, purpose, public_key, created_at, status, attestation,
+     risk_tier, key_generated) = row
+    return AgentRecord(
+        agent_id=str(agent_id), name=str(name), owner=str(owner), purpose=str(purpose),
+        public_key=bytes(public_key),  # type: ignore[arg-type]
+        created_at=float(created_at),  # type: ignore[arg-type]
+        status=AgentStatus(status), attestation=None if attestation is None else str(attestation),
+        risk_tier=str(risk_tier), key_generated_by_domain=bool(key_generated),
+    )
+
+
+def _tool_from_row(row: tuple[object, ...]) -> ToolInfo:
+    name, server, risk_class, description, toolsets = row
+    return ToolInfo(
+        name=str(name), server=None if server is None else str(server),
+        risk_class=RiskClass(risk_class), description=str(description),
+        toolsets=tuple(t for t in str(toolsets).split(",") if t),
+    )
