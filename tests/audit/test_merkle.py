@@ -59,7 +59,7 @@ def leaves(n: int) -> list[bytes]:
 
 
 def test_the_empty_tree_hashes_to_sha256_of_nothing() -> None:
-    assert EMPTY_ROOT == hashlib.sha256(b"").digest()
+    assert hashlib.sha256(b"").digest() == EMPTY_ROOT
     assert root_from_leaf_hashes([]) == EMPTY_ROOT
     assert Frontier().root() == EMPTY_ROOT
 
@@ -87,7 +87,9 @@ def test_fast_root_and_frontier_agree_with_the_recursive_definition(n: int) -> N
 
 
 @given(st.data())
-def test_an_inclusion_proof_verifies_for_its_leaf_and_fails_for_another(data: st.DataObject) -> None:
+def test_an_inclusion_proof_verifies_for_its_leaf_and_fails_for_another(
+    data: st.DataObject,
+) -> None:
     n = data.draw(st.integers(min_value=1, max_value=200), label="n")
     i = data.draw(st.integers(min_value=0, max_value=n - 1), label="i")
     hashes = leaves(n)
@@ -132,9 +134,9 @@ def test_consistency_from_the_empty_tree_and_to_the_same_size_are_trivial() -> N
 def test_a_proof_with_an_extra_hash_is_rejected() -> None:
     hashes = leaves(6)
     root = root_from_leaf_hashes(hashes)
-    path = inclusion_path(2, hashes) + [EMPTY_ROOT]
+    path = [*inclusion_path(2, hashes), EMPTY_ROOT]
     with pytest.raises(AuditIntegrityError):
         verify_inclusion(hashes[2], 2, 6, path, root)
-    cpath = consistency_path(3, hashes) + [EMPTY_ROOT]
+    cpath = [*consistency_path(3, hashes), EMPTY_ROOT]
     with pytest.raises(AuditIntegrityError):
         verify_consistency(3, 6, root_from_leaf_hashes(hashes[:3]), root, cpath)

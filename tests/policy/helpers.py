@@ -17,7 +17,9 @@ def compile_text(text: str) -> CompiledPolicy:
     return load_policy_set([("test.cedar", text)])
 
 
-def call(tool: str = "search", risk_class: RiskClass = RiskClass.READ_ONLY, **kw: Any) -> PolicyRequest:
+def call(
+    tool: str = "search", risk_class: RiskClass = RiskClass.READ_ONLY, **kw: Any
+) -> PolicyRequest:
     kw.setdefault("now", NOON)
     kw.setdefault("agent", AGENT)
     return PolicyRequest(tool=tool, risk_class=risk_class, **kw)

@@ -7,10 +7,11 @@ from datetime import datetime, timedelta, timezone
 import cedarpy
 import pytest
 
-from .helpers import CALL, NOON, call, compile_text
-from warrant.policy import PolicyRequest
+from warrant.policy import PolicyRequest, default_schema_text
 from warrant.policy._request import encode
 from warrant.types import Effect, RiskClass
+
+from .helpers import CALL, NOON, call, compile_text
 
 
 @pytest.mark.claim("policy.default-deny")
@@ -45,7 +46,8 @@ def test_a_permit_without_id_is_cited_by_its_positional_id() -> None:
 def test_a_matching_forbid_wins_over_a_matching_permit() -> None:
     policy = compile_text(
         f'@id("all") permit(principal, {CALL}, resource);\n'
-        f'@id("no-search") forbid(principal, {CALL}, resource) when {{ resource.name == "search" }};'
+        f'@id("no-search") forbid(principal, {CALL}, resource) '
+        'when { resource.name == "search" };'
     )
     result = policy.evaluate(call(tool="search"))
     assert result.effect is Effect.DENY
@@ -73,7 +75,9 @@ def test_an_evaluation_error_denies_even_when_cedar_allows() -> None:
 
 
 @pytest.mark.claim("policy.errors-deny")
-def test_an_exception_inside_cedar_denies_instead_of_raising(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_exception_inside_cedar_denies_instead_of_raising(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     policy = compile_text(f'@id("all") permit(principal, {CALL}, resource);')
 
     def explode(*args: object, **kwargs: object) -> None:
@@ -119,8 +123,17 @@ def test_a_forbid_beats_a_needs_approval_permit() -> None:
 
 @pytest.mark.parametrize(
     ("value", "seen_as"),
-    [(1500, 1500), (1000.01, 1001), (-0.5, -1), ("2000", 2000), (" 7 ", 7), ("1e3", 1000),
-     ("9" * 40, 2**63 - 1), (float("inf"), 2**63 - 1), (2**80, 2**63 - 1)],
+    [
+        (1500, 1500),
+        (1000.01, 1001),
+        (-0.5, -1),
+        ("2000", 2000),
+        (" 7 ", 7),
+        ("1e3", 1000),
+        ("9" * 40, 2**63 - 1),
+        (float("inf"), 2**63 - 1),
+        (2**80, 2**63 - 1),
+    ],
 )
 def test_numeric_arguments_reach_policy_as_longs(value: object, seen_as: int) -> None:
     policy = compile_text(
@@ -172,7 +185,7 @@ def test_time_is_seen_in_utc() -> None:
 
 def test_a_request_time_without_timezone_is_refused() -> None:
     with pytest.raises(ValueError, match="timezone"):
-        call(now=datetime(2025, 1, 1))  # noqa: DTZ001 - the point of the test
+        call(now=datetime(2025, 1, 1))
 
 
 def test_an_unknown_action_is_refused() -> None:
@@ -184,14 +197,25 @@ def test_an_unknown_action_is_refused() -> None:
 @pytest.mark.parametrize(
     "request_",
     [
-        call(arguments={"amount": 1, "to": "x", "nested": {"a": [1]}}, labels=frozenset({"pii"}),
-             chain=("spiffe://example.org/agent/root",), server="s", toolsets=("t",)),
-        PolicyRequest(agent="spiffe://example.org/agent/a", action="delegate",
-                      target="spiffe://example.org/agent/b", now=NOON),
+        call(
+            arguments={"amount": 1, "to": "x", "nested": {"a": [1]}},
+            labels=frozenset({"pii"}),
+            chain=("spiffe://example.org/agent/root",),
+            server="s",
+            toolsets=("t",),
+        ),
+        PolicyRequest(
+            agent="spiffe://example.org/agent/a",
+            action="delegate",
+            target="spiffe://example.org/agent/b",
+            now=NOON,
+        ),
         PolicyRequest(agent="not-a-spiffe-id", action="memory_write", target="notes", now=NOON),
     ],
 )
-def test_encoded_requests_conform_to_the_schema(pack_schema: cedarpy.Schema, request_: PolicyRequest) -> None:
+def test_encoded_requests_conform_to_the_schema(
+    pack_schema: cedarpy.Schema, request_: PolicyRequest
+) -> None:
     cedar_request, entities = encode(request_)
     answer = cedarpy.is_authorized(
         cedar_request, "permit(principal, action, resource);", entities, schema=pack_schema
@@ -202,6 +226,4 @@ def test_encoded_requests_conform_to_the_schema(pack_schema: cedarpy.Schema, req
 
 @pytest.fixture(scope="module")
 def pack_schema() -> cedarpy.Schema:
-    from warrant.policy import default_schema_text
-
     return cedarpy.Schema.from_str(default_schema_text())

@@ -8,17 +8,29 @@ import pytest
 
 import warrant.policy
 from warrant.errors import PolicyError
-from warrant.policy import check_policies, default_pack_sources, load_policy_set
+from warrant.policy import (
+    check_policies,
+    default_pack_sources,
+    default_schema_text,
+    load_policy_set,
+)
 
 from .helpers import CALL, compile_text
 
-GOOD = f'@id("reads") permit(principal, {CALL}, resource) when {{ resource.risk_class == "read-only" }};'
+GOOD = (
+    f'@id("reads") permit(principal, {CALL}, resource) '
+    'when { resource.risk_class == "read-only" };'
+)
 
 
 @pytest.mark.claim("policy.default-deny")
-@pytest.mark.parametrize("sources", [[], [("empty.cedar", "")], [("c.cedar", "// only a comment\n")]])
+@pytest.mark.parametrize(
+    "sources", [[], [("empty.cedar", "")], [("c.cedar", "// only a comment\n")]]
+)
 def test_an_empty_policy_set_is_a_startup_error(sources: list[tuple[str, str]]) -> None:
-    with pytest.raises(PolicyError, match="no policies loaded.*default deny would refuse every call"):
+    with pytest.raises(
+        PolicyError, match=r"no policies loaded.*default deny would refuse every call"
+    ):
         load_policy_set(sources)
 
 
@@ -32,21 +44,28 @@ def test_a_syntax_error_names_the_file_and_line() -> None:
 
 @pytest.mark.claim("policy.validated")
 def test_an_unknown_entity_type_is_refused() -> None:
-    with pytest.raises(PolicyError, match=r"f\.cedar:1: policy `who`.*unrecognized entity type `Warrant::Robot`"):
-        load_policy_set([("f.cedar", '@id("who") permit(principal is Warrant::Robot, action, resource);')])
+    with pytest.raises(
+        PolicyError, match=r"f\.cedar:1: policy `who`.*unrecognized entity type `Warrant::Robot`"
+    ):
+        load_policy_set(
+            [("f.cedar", '@id("who") permit(principal is Warrant::Robot, action, resource);')]
+        )
 
 
 @pytest.mark.claim("policy.validated")
 def test_an_unknown_attribute_is_refused() -> None:
     text = f'@id("colour") permit(principal, {CALL}, resource) when {{ resource.colour == "red" }};'
-    with pytest.raises(PolicyError, match="policy `colour`.*attribute `colour`"):
+    with pytest.raises(PolicyError, match=r"policy `colour`.*attribute `colour`"):
         compile_text(text)
 
 
 @pytest.mark.claim("policy.validated")
 def test_an_unguarded_argument_access_is_refused() -> None:
-    text = f'@id("amt") permit(principal, {CALL}, resource) when {{ context.num_args.getTag("amount") > 1 }};'
-    with pytest.raises(PolicyError, match='policy `amt`.*tag `"amount"`'):
+    text = (
+        f'@id("amt") permit(principal, {CALL}, resource) '
+        'when { context.num_args.getTag("amount") > 1 };'
+    )
+    with pytest.raises(PolicyError, match=r'policy `amt`.*tag `"amount"`'):
         compile_text(text)
 
 
@@ -90,7 +109,12 @@ def test_a_missing_file_is_a_policy_error(tmp_path: Path) -> None:
 
 def test_an_errors_line_counts_across_files() -> None:
     with pytest.raises(PolicyError, match=r"^two\.cedar:3:"):
-        load_policy_set([("one.cedar", GOOD), ("two.cedar", "\n\npermit(principal, action, resource) when { ) };")])
+        load_policy_set(
+            [
+                ("one.cedar", GOOD),
+                ("two.cedar", "\n\npermit(principal, action, resource) when { ) };"),
+            ]
+        )
 
 
 def test_the_revision_is_stable_for_the_same_policies() -> None:
@@ -109,17 +133,18 @@ def test_the_revision_changes_when_a_policy_changes() -> None:
 
 
 def test_the_revision_changes_when_the_schema_changes() -> None:
-    from warrant.policy import default_schema_text
-
     schema = default_schema_text().replace("entity User;", "entity User;\n  entity Team;")
-    assert load_policy_set([("f.cedar", GOOD)], schema=schema).revision != compile_text(GOOD).revision
+    assert (
+        load_policy_set([("f.cedar", GOOD)], schema=schema).revision != compile_text(GOOD).revision
+    )
 
 
 def test_check_reports_risky_permits_as_warnings() -> None:
     text = (
         "permit(principal, action, resource);\n"
         f'@id("tools") permit(principal, {CALL}, resource);\n'
-        f'@id("wipe") permit(principal, {CALL}, resource) when {{ resource.risk_class == "destructive" }};\n'
+        f'@id("wipe") permit(principal, {CALL}, resource) '
+        'when { resource.risk_class == "destructive" };\n'
         f'@id("pay") permit(principal, {CALL}, resource) when '
         '{ resource.risk_class == "money-movement" || resource.risk_class == "code-execution" };\n'
         f"{GOOD}\n"
@@ -131,13 +156,18 @@ def test_check_reports_risky_permits_as_warnings() -> None:
     assert any(pid == "policy0" and "no @id" in m for pid, m in messages)
     assert ("tools", "permits every tool with no condition") in messages
     assert ("wipe", "permits every `destructive` tool with no other condition") in messages
-    assert ("pay", "permits every `code-execution`, `money-movement` tool with no other condition") in messages
+    assert (
+        "pay",
+        "permits every `code-execution`, `money-movement` tool with no other condition",
+    ) in messages
     assert not any(pid == "reads" for pid, _ in messages)
     assert next(f for f in findings if f.policy_id == "wipe").line == 3
 
 
 def test_check_reports_errors_with_their_location() -> None:
-    findings = check_policies([("f.cedar", GOOD + "\npermit(principal, action, resource) when { ( };")])
+    findings = check_policies(
+        [("f.cedar", GOOD + "\npermit(principal, action, resource) when { ( };")]
+    )
     assert [(f.severity, f.source, f.line) for f in findings] == [("error", "f.cedar", 2)]
 
 
@@ -148,7 +178,17 @@ def test_the_default_pack_checks_clean() -> None:
 def test_the_public_surface_is_pinned() -> None:
     assert warrant.policy.__all__ == sorted(warrant.policy.__all__)
     assert set(warrant.policy.__all__) == {
-        "CompiledPolicy", "PolicyFinding", "PolicyRequest", "PolicyResult", "PolicyTestCase",
-        "PolicyTestResult", "check_policies", "default_pack_sources", "default_pack_tests",
-        "default_schema_text", "load_policy_set", "load_policy_tests", "run_policy_tests",
+        "CompiledPolicy",
+        "PolicyFinding",
+        "PolicyRequest",
+        "PolicyResult",
+        "PolicyTestCase",
+        "PolicyTestResult",
+        "check_policies",
+        "default_pack_sources",
+        "default_pack_tests",
+        "default_schema_text",
+        "load_policy_set",
+        "load_policy_tests",
+        "run_policy_tests",
     }

@@ -44,7 +44,10 @@ expect = "allow"
 def test_toml_cases_run_and_report_a_failing_expectation(tmp_path: Path) -> None:
     file = tmp_path / "cases.toml"
     file.write_text(TOML_CASES)
-    policy = compile_text(f'@id("reads") permit(principal, {CALL}, resource) when {{ resource.risk_class == "read-only" }};')
+    policy = compile_text(
+        f'@id("reads") permit(principal, {CALL}, resource) '
+        'when { resource.risk_class == "read-only" };'
+    )
     first, second = run_policy_tests(policy, load_policy_tests(file))
     assert first.passed
     assert first.result is not None
@@ -56,7 +59,12 @@ def test_toml_cases_run_and_report_a_failing_expectation(tmp_path: Path) -> None
 
 def test_a_case_expecting_other_policies_fails() -> None:
     policy = compile_text(f'@id("reads") permit(principal, {CALL}, resource);')
-    cases = load_policy_tests(("c.json", '{"case": [{"name": "n", "tool": "t", "expect": "allow", "expect_policies": ["x"]}]}'))
+    cases = load_policy_tests(
+        (
+            "c.json",
+            '{"case": [{"name": "n", "tool": "t", "expect": "allow", "expect_policies": ["x"]}]}',
+        )
+    )
     (result,) = run_policy_tests(policy, cases)
     assert not result.passed
     assert "expected policies ['x']" in result.message
@@ -76,12 +84,22 @@ def test_a_case_with_an_impossible_request_fails_without_raising() -> None:
         ("c.json", "{not json", "invalid policy tests `c.json`"),
         ("c.json", '{"case": [{"name": "x", "expect": "maybe"}]}', "expect"),
         ("c.json", '{"case": [{"name": "x", "expect": "allow", "colour": 1}]}', "colour"),
-        ("c.json", '{"case": [{"name": "x", "expect": "allow", "risk_class": "scary"}]}', "risk_class"),
-        ("c.json", '{"case": [{"name": "x", "expect": "allow", "now": "2025-01-01T00:00:00"}]}', "now"),
+        (
+            "c.json",
+            '{"case": [{"name": "x", "expect": "allow", "risk_class": "scary"}]}',
+            "risk_class",
+        ),
+        (
+            "c.json",
+            '{"case": [{"name": "x", "expect": "allow", "now": "2025-01-01T00:00:00"}]}',
+            "now",
+        ),
         ("c.toml", "[[case]\nname=", "invalid policy tests `c.toml`"),
         ("c.json", '{"cases": []}', "case"),
     ],
 )
-def test_a_bad_test_file_is_a_policy_error_naming_the_problem(name: str, text: str, match: str) -> None:
+def test_a_bad_test_file_is_a_policy_error_naming_the_problem(
+    name: str, text: str, match: str
+) -> None:
     with pytest.raises(PolicyError, match=match):
         load_policy_tests((name, text))

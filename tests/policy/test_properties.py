@@ -40,8 +40,10 @@ def policy(draw: st.DrawFn, effect: str | None = None) -> str:
     conds = draw(st.lists(condition, max_size=2))
     body = " && ".join(f"({c})" for c in conds)
     clause = draw(st.sampled_from(["when", "unless"])) if conds else ""
-    return f"{approval}{kind}(principal, {CALL}, resource) {clause} {{ {body} }};" if conds else (
-        f"{approval}{kind}(principal, {CALL}, resource);"
+    return (
+        f"{approval}{kind}(principal, {CALL}, resource) {clause} {{ {body} }};"
+        if conds
+        else (f"{approval}{kind}(principal, {CALL}, resource);")
     )
 
 
@@ -118,7 +120,10 @@ def test_a_policy_that_errors_makes_the_result_deny(
     base: list[str], kind: str, request_: PolicyRequest
 ) -> None:
     # Overflows for risk_score > 7, whatever else the set says.
-    erroring = f"{kind}(principal, {CALL}, resource) when {{ context.risk_score + 9223372036854775800 > 0 }};"
+    erroring = (
+        f"{kind}(principal, {CALL}, resource) "
+        "when { context.risk_score + 9223372036854775800 > 0 };"
+    )
     result = compile_list([*base, erroring]).evaluate(request_)
     if request_.risk_score > 7:
         assert result.effect is Effect.DENY
@@ -129,9 +134,41 @@ def test_a_policy_that_errors_makes_the_result_deny(
 
 
 TOKENS = st.sampled_from(
-    ["permit", "forbid", "(", ")", "{", "}", ";", ",", "principal", "action", "resource",
-     "when", "unless", "==", "in", "is", "has", "&&", "||", "!", "context", ".", '"x"', "1",
-     "@id", "Warrant::Tool", "::", "?principal", "like", "-", "9223372036854775807", " ", "\n"]
+    [
+        "permit",
+        "forbid",
+        "(",
+        ")",
+        "{",
+        "}",
+        ";",
+        ",",
+        "principal",
+        "action",
+        "resource",
+        "when",
+        "unless",
+        "==",
+        "in",
+        "is",
+        "has",
+        "&&",
+        "||",
+        "!",
+        "context",
+        ".",
+        '"x"',
+        "1",
+        "@id",
+        "Warrant::Tool",
+        "::",
+        "?principal",
+        "like",
+        "-",
+        "9223372036854775807",
+        " ",
+        "\n",
+    ]
 )
 
 

@@ -13,16 +13,16 @@ from ._merkle import EMPTY_ROOT, leaf_hash, node_hash, root_from_leaf_hashes
 from ._record import SCHEMA, AuditRecord, utc_now
 from ._verify import VerifyReport
 
-__all__ = [
-    "EMPTY_ROOT",
-    "SCHEMA",
+__all__ = [  # noqa: RUF022 - plain sorted() order, which the public-surface test pins
     "AuditBackend",
     "AuditLog",
     "AuditRecord",
     "Checkpoint",
     "ConsistencyProof",
+    "EMPTY_ROOT",
     "Entry",
     "InclusionProof",
+    "SCHEMA",
     "VerifyReport",
     "key_id",
     "leaf_hash",

@@ -72,16 +72,16 @@ def audit_proof(seq: int | None, old_size: int | None, size: int | None, home: P
                     "leaf_hash": audit.leaf_hash(entry.record.to_bytes()).hex(),
                     "root": root.hex(), "path": [h.hex() for h in proof.hashes]}
         else:
-            assert old_size is not None  # noqa: S101 - checked above
+            assert old_size is not None
             cproof = domain.audit.consistency_proof(old_size, tree_size)
             data = {"kind": "consistency", "old_size": old_size, "tree_size": tree_size,
                     "path": [h.hex() for h in cproof.hashes]}
 
     def human() -> None:
         for key, value in data.items():
-            if key == "path":
+            if key == "path" and isinstance(value, list):
                 click.echo("path:")
-                for h in value:  # type: ignore[union-attr]
+                for h in value:
                     click.echo(f"  {h}")
             else:
                 click.echo(f"{key}: {value}")

@@ -52,7 +52,8 @@ def read_token(value: str, what: str) -> str:
         try:
             text = Path(value[1:]).read_text(encoding="utf-8")
         except OSError as exc:
-            raise click.BadParameter(f"cannot read {what} file `{value[1:]}`: {exc.strerror}")
+            raise click.BadParameter(
+                f"cannot read {what} file `{value[1:]}`: {exc.strerror}") from exc
     else:
         text = value
     return text.strip()

@@ -32,7 +32,8 @@ def init(home: Path | None, domain: str, as_json: bool) -> None:
         emit(data, as_json, lambda: click.echo(
             f"created trust domain `{created.domain}` in {path}\n"
             f"  signing key id: {created.keys.key_id}\n"
-            f"  policies:       {path / 'policies'} (default pack; edit, then `warrant policy check`)"))
+            f"  policies:       {path / 'policies'} "
+            "(default pack; edit, then `warrant policy check`)"))
 
 
 @click.group()
@@ -132,7 +133,8 @@ def agent_rotate(name: str, public_key: Path | None, home: Path | None, as_json:
     with opened(home) as domain:
         key_path = domain.rotate_agent_key(name, key)
     emit({"agent": name, "key_file": str(key_path) if key_path else None}, as_json,
-         lambda: click.echo(f"rotated key of {name}" + (f"; new key in {key_path}" if key_path else "")))
+         lambda: click.echo(f"rotated key of {name}"
+                            + (f"; new key in {key_path}" if key_path else "")))
 
 
 @click.group()

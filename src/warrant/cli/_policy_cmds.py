@@ -83,14 +83,16 @@ def policy_test(cases_file: Path | None, directory: Path | None, home: Path | No
     CASES_FILE defaults to tests.json in the policy directory. Exit status 1 if any fails.
     """
     path = _policy_dir(home, directory)
-    compiled = policy.load_policy_set(sorted(path.glob("*.cedar")), schema=_schema(path))
+    files = sorted(path.glob("*.cedar"))
+    compiled = policy.load_policy_set(files, schema=_schema(path))
     cases = policy.load_policy_tests(cases_file or path / "tests.json")
     results = policy.run_policy_tests(compiled, cases)
     failed = [r for r in results if not r.passed]
     data = {"revision": compiled.revision, "passed": len(results) - len(failed),
             "failed": len(failed), "results": [
                 {"name": r.name, "passed": r.passed, "expected": r.expected.value,
-                 "actual": r.actual.value if r.actual else None, "message": r.message} for r in results]}
+                 "actual": r.actual.value if r.actual else None, "message": r.message}
+                for r in results]}
 
     def human() -> None:
         for r in results:

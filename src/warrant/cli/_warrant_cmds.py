@@ -67,7 +67,7 @@ def mint(agent_name: str, task: str, on_behalf_of: str | None, tools: tuple[str,
 @json_option
 def attenuate(token: str, tools: tuple[str, ...], holder: str | None, ttl: str | None,
               budget: int | None, home: Path | None, as_json: bool) -> None:
-    """Narrow a warrant offline for a sub-agent (never widens; depth − 1)."""
+    """Narrow a warrant offline for a sub-agent (never widens; depth - 1)."""
     token = read_token(token, "warrant")
     now = dt.datetime.now(dt.UTC)
     with opened(home) as domain:
@@ -190,7 +190,8 @@ def _parse_args(text: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise click.BadParameter(f"--args is not valid JSON: {exc.msg} at position {exc.pos}")
+        raise click.BadParameter(
+            f"--args is not valid JSON: {exc.msg} at position {exc.pos}") from exc
     if not isinstance(value, dict):
         raise click.BadParameter("--args must be a JSON object, e.g. '{\"to\": \"bob\"}'")
     return value

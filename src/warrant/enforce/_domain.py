@@ -20,8 +20,8 @@ import os
 import shutil
 import time
 import uuid
-from importlib import resources
 from collections.abc import Mapping, Sequence
+from importlib import resources
 from pathlib import Path
 from typing import Any
 

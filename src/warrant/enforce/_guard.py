@@ -111,7 +111,10 @@ class Guard:
     def tool(self, *, risk: RiskClass | str, name: str | None = None, server: str | None = None,
              description: str | None = None,
              toolsets: tuple[str, ...] = ()) -> Callable[[Callable[P, R]], Callable[P, R]]:
-        """Wrap a function as a guarded tool: it runs only when the current session's call is allowed."""
+        """Wrap a function as a guarded tool.
+
+        It runs only when the current session's call is allowed.
+        """
 
         def wrap(fn: Callable[P, R]) -> Callable[P, R]:
             info = ToolInfo(name=name or fn.__name__, risk_class=RiskClass(risk), server=server,
@@ -187,7 +190,7 @@ class GuardSession:
                 error: str | None = None) -> None:
         try:
             self.guard.pipeline.record_outcome(decision, ok=ok, result=result, error=error)
-        except Exception:  # the effect already happened; say so loudly  # noqa: BLE001
+        except Exception:  # the effect already happened; say so loudly
             log.critical("outcome of decision %s could not be audited", decision.decision_id,
                          exc_info=True)
 
@@ -197,5 +200,6 @@ _EMPTY_DIGEST = sha256_hex(canonical_json({}))
 
 def _no_session_decision(tool: str) -> Decision:
     return Decision(effect=Effect.DENY, reasons=(Reason(
-        code="session.none", message="no warrant session is open in this context", source="guard"),),
+        code="session.none", message="no warrant session is open in this context",
+        source="guard"),),
         decision_id="none", policy_revision=None, latency_us=0.0, tool=tool)

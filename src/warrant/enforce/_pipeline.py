@@ -70,7 +70,7 @@ class Pipeline:
             try:
                 if stage(ctx) is Effect.DENY:
                     break
-            except Exception as exc:  # noqa: BLE001 - errors deny, whatever they are
+            except Exception as exc:
                 log.exception("stage %r failed; denying", stage)
                 ctx.detail["error"] = f"{type(exc).__name__}: {exc}"
                 message = exc.message if isinstance(exc, WarrantError) else "internal error"
@@ -103,8 +103,8 @@ class Pipeline:
                 arguments_redacted=redact_arguments(call.arguments_json()),
                 detail=ctx.detail or None)
             seq = self.domain.audit.append(record)
-        except Exception as exc:  # noqa: BLE001 - no record, no action
-            log.error("audit record could not be written; denying: %s", exc)
+        except Exception as exc:
+            log.exception("audit record could not be written; denying: %s", exc)
             return replace(decision, effect=Effect.DENY, reasons=(*decision.reasons, Reason(
                 code="audit.write-failed",
                 message="the audit record could not be written, so the call is denied",

@@ -7,6 +7,7 @@ data-flow and DLP stages (scanners) will add content-based redaction.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -19,7 +20,7 @@ REDACTED = "[redacted]"
 
 def redact_arguments(arguments: dict[str, Any]) -> dict[str, Any]:
     result = _redact(arguments, depth=0)
-    assert isinstance(result, dict)  # noqa: S101 - a dict in, a dict out
+    assert isinstance(result, dict)
     return result
 
 
@@ -34,6 +35,6 @@ def _redact(value: Any, depth: int) -> Any:
         return [_redact(v, depth + 1) for v in value[:MAX_ITEMS]]
     if isinstance(value, str) and len(value) > MAX_STRING:
         return value[:MAX_STRING] + f"…[{len(value) - MAX_STRING} more chars]"
-    if isinstance(value, float) and value != value:  # NaN is not JSON
+    if isinstance(value, float) and math.isnan(value):  # NaN is not JSON
         return "NaN"
     return value

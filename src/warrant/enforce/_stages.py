@@ -12,6 +12,8 @@ import datetime as dt
 from collections import OrderedDict
 from typing import Generic, TypeVar
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 from warrant import identity, warrants
 from warrant.errors import InvalidCredential, InvalidWarrant
 from warrant.policy import CompiledPolicy, PolicyRequest
@@ -50,7 +52,7 @@ class BoundedCache(Generic[K, V]):
 class Authenticate:
     """Credential signature and lifetime, an active agent, and proof of possession."""
 
-    def __init__(self, store: SqliteStore, domain: str, key: identity.Ed25519PublicKey,
+    def __init__(self, store: SqliteStore, domain: str, key: Ed25519PublicKey,
                  replay_guard: identity.ReplayGuard):
         self._store, self._domain, self._key = store, domain, key
         self._replay_guard = replay_guard
@@ -94,7 +96,7 @@ class Authenticate:
 class VerifyWarrant:
     """The warrant is genuine, unexpired, from this domain, and held by the caller."""
 
-    def __init__(self, domain: str, key: identity.Ed25519PublicKey):
+    def __init__(self, domain: str, key: Ed25519PublicKey):
         self._domain, self._key = domain, key
         self._cache: BoundedCache[str, warrants.Warrant] = BoundedCache()
 
@@ -102,21 +104,25 @@ class VerifyWarrant:
         token = ctx.request.warrant
         now = dt.datetime.fromtimestamp(ctx.now, dt.UTC)
         try:
-            warrant = self._cache.get(token)
-            if warrant is None:
-                warrant = warrants.verify_warrant(token, self._key, domain=self._domain, now=now)
-                self._cache.put(token, warrant)
-            elif now >= warrant.expires_at:
-                raise InvalidWarrant("warrant expired")
+            warrant = self._verify(token, now)
         except InvalidWarrant as exc:
             ctx.detail["warrant"] = exc.detail
             return ctx.deny("warrant.invalid", WARRANT_REJECTED, "warrant")
         ctx.warrant = warrant
-        assert ctx.agent is not None  # authenticate ran first  # noqa: S101
+        assert ctx.agent is not None  # authenticate ran first
         if warrant.holder != ctx.agent.agent_id:
             ctx.detail["warrant"] = f"held by {warrant.holder}, presented by {ctx.agent.agent_id}"
             return ctx.deny("warrant.holder", "the warrant was not issued to this agent", "warrant")
         return None
+
+    def _verify(self, token: str, now: dt.datetime) -> warrants.Warrant:
+        warrant = self._cache.get(token)
+        if warrant is None:
+            warrant = warrants.verify_warrant(token, self._key, domain=self._domain, now=now)
+            self._cache.put(token, warrant)
+        elif now >= warrant.expires_at:
+            raise InvalidWarrant("warrant expired")
+        return warrant
 
 
 class CheckRevocation:
@@ -126,7 +132,8 @@ class CheckRevocation:
         self._store = store
 
     def __call__(self, ctx: CallContext) -> Effect | None:
-        assert ctx.warrant is not None and ctx.credential is not None  # noqa: S101
+        assert ctx.warrant is not None
+        assert ctx.credential is not None
         found = self._store.revoked(task_id=ctx.warrant.task_id, agent_id=ctx.credential.agent_id,
                                     credential_id=ctx.credential.credential_id)
         if found is not None:
@@ -136,7 +143,7 @@ class CheckRevocation:
 
 def check_scope(ctx: CallContext) -> Effect | None:
     """The warrant grants this tool with these arguments (every layer agrees)."""
-    assert ctx.warrant is not None  # noqa: S101
+    assert ctx.warrant is not None
     problems = ctx.warrant.check(ctx.request.call)
     if problems:
         ctx.effect = Effect.DENY
@@ -168,7 +175,9 @@ class EvaluatePolicy:
         self._policies = policies
 
     def __call__(self, ctx: CallContext) -> Effect | None:
-        assert ctx.agent and ctx.warrant and ctx.tool  # noqa: S101
+        assert ctx.agent
+        assert ctx.warrant
+        assert ctx.tool
         ctx.policy_revision = self._policies.revision
         request = PolicyRequest(
             agent=ctx.agent.agent_id, tool=ctx.tool.name, server=ctx.tool.server,
@@ -203,7 +212,7 @@ class ConsumeBudget:
     def __call__(self, ctx: CallContext) -> Effect | None:
         if ctx.effect is not Effect.ALLOW:
             return None  # held for approval: counted when it actually runs
-        assert ctx.warrant is not None  # noqa: S101
+        assert ctx.warrant is not None
         tool = ctx.request.call.qualified_name
         exhausted = self._store.consume_budget(
             ctx.warrant.task_id, tool, ctx.warrant.tool_budget(tool), ctx.warrant.total_budget)

@@ -1,7 +1,12 @@
 """Identity: the trust domain's keys and CA, agents, short-lived credentials, proof of possession."""
 
 from ._agents import RISK_TIERS, agent_id_for, new_agent
-from ._ca import certificate_pem, issue_agent_certificate, load_certificate, verify_agent_certificate
+from ._ca import (
+    certificate_pem,
+    issue_agent_certificate,
+    load_certificate,
+    verify_agent_certificate,
+)
 from ._credential import (
     CLOCK_SKEW_SECONDS,
     DEFAULT_TTL_SECONDS,

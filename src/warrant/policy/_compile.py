@@ -58,7 +58,9 @@ class Compiled:
     revision: str = ""
 
 
-def _error(message: str, stmt: Statement | None = None, policy_id: str | None = None) -> PolicyFinding:
+def _error(
+    message: str, stmt: Statement | None = None, policy_id: str | None = None
+) -> PolicyFinding:
     return PolicyFinding(
         "error",
         message,
@@ -113,9 +115,13 @@ def _annotation_findings(info: Mapping[str, PolicyInfo]) -> list[PolicyFinding]:
         where = Statement(policy.source or "", policy.line or 0, "") if policy.source else None
         effect = (policy.est.get("annotations") or {}).get("effect")
         if effect is not None and effect != NEEDS_APPROVAL:
-            findings.append(_error(f'unknown @effect("{effect}"); only "{NEEDS_APPROVAL}"', where, policy.label))
+            findings.append(
+                _error(f'unknown @effect("{effect}"); only "{NEEDS_APPROVAL}"', where, policy.label)
+            )
         if effect == NEEDS_APPROVAL and policy.effect == "forbid":
-            findings.append(_error(f'@effect("{NEEDS_APPROVAL}") only applies to a permit', where, policy.label))
+            findings.append(
+                _error(f'@effect("{NEEDS_APPROVAL}") only applies to a permit', where, policy.label)
+            )
         if policy.label in seen and policy.label != pid:
             findings.append(_error(f"duplicate @id `{policy.label}`", where, policy.label))
         seen[policy.label] = pid
@@ -131,10 +137,14 @@ def compile_sources(sources: list[Source], schema_text: str, schema_name: str) -
     statements = [s for name, text in sources for s in split_statements(name, text)]
     if not statements:
         names = ", ".join(f"`{n}`" for n, _ in sources) or "no files"
-        return Compiled([_error(
-            f"no policies loaded ({names}): default deny would refuse every call; "
-            "load the default pack or write at least one permit"
-        )])
+        return Compiled(
+            [
+                _error(
+                    f"no policies loaded ({names}): default deny would refuse every call; "
+                    "load the default pack or write at least one permit"
+                )
+            ]
+        )
     policies, findings = _parse(statements)
     if policies is None:
         return Compiled(findings)
@@ -147,7 +157,11 @@ def compile_sources(sources: list[Source], schema_text: str, schema_name: str) -
     validation = cedarpy.validate_policies(text, schema)
     for problem in validation.errors:
         policy = info.get(problem.policy_id)
-        where = Statement(policy.source, policy.line, "") if policy and policy.source and policy.line else None
+        where = (
+            Statement(policy.source, policy.line, "")
+            if policy and policy.source and policy.line
+            else None
+        )
         label = policy.label if policy else (problem.policy_id or None)
         findings.append(_error(f"does not match the schema: {problem.error}", where, label))
     if not validation.validation_passed and not validation.errors:

@@ -43,7 +43,7 @@ class CompiledPolicy:
     policies: cedarpy.PolicySet = field(repr=False)
     schema: cedarpy.Schema = field(repr=False)
     info: Mapping[str, PolicyInfo] = field(repr=False)
-    _entity_cache: dict[tuple[object, ...], cedarpy.Entities] = field(
+    _entity_cache: dict[tuple[object, ...], tuple[cedarpy.Entities, str]] = field(
         default_factory=dict, repr=False, compare=False
     )
 
@@ -56,32 +56,37 @@ class CompiledPolicy:
         return tuple(p.label for p in self.info.values())
 
     def evaluate(self, request: PolicyRequest) -> PolicyResult:
-        """Decide `request`. Pure: no I/O, no exceptions (a failure is a DENY with `policy.error`)."""
+        """Decide `request`. Pure: no I/O, never raises (a failure is DENY, `policy.error`)."""
         try:
             entities = self._entities(request)
             answer = cedarpy.is_authorized(cedar_request(request), self.policies, entities)
             decision = str(answer.decision.value)
             determining = [str(p) for p in answer.diagnostics.reasons]
             errors = [str(e) for e in answer.diagnostics.errors]
-        except Exception as exc:  # noqa: BLE001 - errors deny, whatever they are
-            return self._result(Effect.DENY, (_reason("policy.error", f"evaluation failed: {exc}"),))
+        except Exception as exc:
+            return self._result(
+                Effect.DENY, (_reason("policy.error", f"evaluation failed: {exc}"),)
+            )
         return self._combine(decision, determining, errors)
 
-    def _entities(self, request: PolicyRequest) -> cedarpy.Entities:
-        # Principal and resource entities repeat across calls: parse them once
-        # and add only the per-call argument entities. A bounded memo, not I/O.
-        key = (entity_key(request), not request.arguments)
-        base = self._entity_cache.get(key)
-        if base is None:
-            base = cedarpy.Entities.from_json_str(base_entities(request))
-            if not request.arguments:
-                base = base.with_added_json_str(EMPTY_ARGUMENTS)
+    def _entities(self, request: PolicyRequest) -> cedarpy.Entities | str:
+        # Principal and resource entities repeat across calls, so they are
+        # memoised (bounded; no I/O): a parsed handle for calls without
+        # arguments, and their JSON text to splice the argument entities into
+        # otherwise (measured faster than cloning a handle per call).
+        key = entity_key(request)
+        cached = self._entity_cache.get(key)
+        if cached is None:
+            text = base_entities(request)
+            handle = cedarpy.Entities.from_json_str(text[:-1] + ", " + EMPTY_ARGUMENTS[1:])
+            cached = (handle, text[:-1])
             if len(self._entity_cache) >= _ENTITY_CACHE_SIZE:
                 self._entity_cache.clear()
-            self._entity_cache[key] = base
+            self._entity_cache[key] = cached
+        handle, prefix = cached
         if not request.arguments:
-            return base
-        return base.with_added_json_str(argument_entities(request))
+            return handle
+        return prefix + ", " + argument_entities(request)[1:]
 
     def _combine(self, decision: str, determining: list[str], errors: list[str]) -> PolicyResult:
         known = [self.info[p] for p in determining if p in self.info]
@@ -109,10 +114,14 @@ class CompiledPolicy:
                     for p in known
                     if not p.needs_approval
                 )
-                return self._result(Effect.ALLOW, reasons, [p for p in known if not p.needs_approval])
+                return self._result(
+                    Effect.ALLOW, reasons, [p for p in known if not p.needs_approval]
+                )
             case "Deny", [], True:
                 # Forbid wins: Cedar denies with the forbids that matched.
-                reasons = tuple(_reason("policy.forbid", f"forbidden by `{p.label}`") for p in known)
+                reasons = tuple(
+                    _reason("policy.forbid", f"forbidden by `{p.label}`") for p in known
+                )
                 return self._result(Effect.DENY, reasons, known)
             case "Deny", [], False if not determining:
                 # Default deny: nothing permits the request.
@@ -142,7 +151,9 @@ def compile_from(sources: Sources, schema: str | None = None) -> Compiled:
     """Read and compile `sources` (paths or `(name, text)` pairs) against `schema` text."""
     pairs = read_sources(sources)
     schema_name = "schema" if schema is not None else f"pack/{SCHEMA_FILE}"
-    return compile_sources(pairs, schema if schema is not None else default_schema_text(), schema_name)
+    return compile_sources(
+        pairs, schema if schema is not None else default_schema_text(), schema_name
+    )
 
 
 def load_policy_set(sources: Sources, *, schema: str | None = None) -> CompiledPolicy:

@@ -109,7 +109,7 @@ def _clamp(value: int) -> int:
     return max(_LONG_MIN, min(_LONG_MAX, value))
 
 
-def _as_long(value: Any) -> int | None:
+def _as_long(value: Any) -> int | None:  # noqa: PLR0911 - one return per JSON type
     """A numeric argument as a Cedar Long; fractions round away from zero.
 
     Rounding away from zero keeps thresholds conservative: `1000.01` is seen as
@@ -220,16 +220,20 @@ def argument_entities(request: PolicyRequest) -> str:
         number = _as_long(value)
         if number is not None:
             numbers[str(key)] = number
-    return json.dumps([
-        {"uid": _ARGS["__entity"], "attrs": {}, "parents": [], "tags": texts},
-        {"uid": _NUM_ARGS["__entity"], "attrs": {}, "parents": [], "tags": numbers},
-    ])
+    return json.dumps(
+        [
+            {"uid": _ARGS["__entity"], "attrs": {}, "parents": [], "tags": texts},
+            {"uid": _NUM_ARGS["__entity"], "attrs": {}, "parents": [], "tags": numbers},
+        ]
+    )
 
 
-EMPTY_ARGUMENTS = json.dumps([
-    {"uid": _ARGS["__entity"], "attrs": {}, "parents": [], "tags": {}},
-    {"uid": _NUM_ARGS["__entity"], "attrs": {}, "parents": [], "tags": {}},
-])
+EMPTY_ARGUMENTS = json.dumps(
+    [
+        {"uid": _ARGS["__entity"], "attrs": {}, "parents": [], "tags": {}},
+        {"uid": _NUM_ARGS["__entity"], "attrs": {}, "parents": [], "tags": {}},
+    ]
+)
 
 
 def cedar_request(request: PolicyRequest) -> dict[str, Any]:

@@ -97,7 +97,12 @@ def read_sources(sources: Sources) -> list[Source]:
 
 
 def _pack_text(name: str) -> str:
-    return resources.files("warrant.policy").joinpath("pack").joinpath(name).read_text(encoding="utf-8")
+    return (
+        resources.files("warrant.policy")
+        .joinpath("pack")
+        .joinpath(name)
+        .read_text(encoding="utf-8")
+    )
 
 
 def default_schema_text() -> str:

@@ -5,6 +5,10 @@ as `check if` rules (what any standard Biscuit authorizer enforces, given
 `tool(..)`, `arg(..)` and `time(..)` facts). The text is canonical: one layer
 has exactly one rendering.
 
+INVARIANT: grant facts never share a name with request facts (`tool`, `arg`,
+`time`): a block's checks see the block's own facts, so a grant fact named
+`tool("x")` would satisfy its own `check if tool($t), ...` for any request.
+
 INVARIANT: `parse_block` accepts a block only if re-rendering the facts it read
 gives back the block's printed source byte for byte. A block with anything else
 in it — a foreign fact, a weaker check, a rule, a `trusting` scope — is refused,
@@ -15,8 +19,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from warrant.warrants._constraints import KINDS, Constraint, InRange, OneOf, lit
 from warrant.warrants._model import WARRANT_VERSION, ToolGrant, WarrantLayer
@@ -68,7 +72,7 @@ def render_block(layer: WarrantLayer, header: Header | None) -> str:
     names = ", ".join(lit(t.name) for t in layer.tools)
     checks.append(f"check if tool($t), [{names}].contains($t);")
     for grant in layer.tools:
-        lines.append(f"tool({lit(grant.name)});")
+        lines.append(f"grant_tool({lit(grant.name)});")
         if grant.budget is not None:
             lines.append(f"tool_budget({lit(grant.name)}, {grant.budget});")
         for c in grant.constraints:
@@ -114,14 +118,18 @@ _SCALARS: dict[str, re.Pattern[str]] = {
     "max_depth": re.compile(r"max_depth\((\d{1,19})\);"),
     "total_budget": re.compile(r"total_budget\((\d{1,19})\);"),
 }
-_TOOL = re.compile(r'tool\("([^"\n]*)"\);')
+_TOOL = re.compile(r'grant_tool\("([^"\n]*)"\);')
 _TOOL_BUDGET = re.compile(r'tool_budget\("([^"\n]*)", (\d{1,19})\);')
 _CONSTRAINT = re.compile(r'constraint\("([^"\n]*)", "([^"\n]*)", "([a-z_]{1,16})", (.*)\);')
 
 
-def _parse_block(text: str, authority: bool) -> tuple[WarrantLayer, Header | None]:
+_Grants = list[tuple[str, list[Constraint], list[int]]]
+
+
+def _read_facts(text: str) -> tuple[dict[str, str], _Grants]:
+    """The single-valued facts by name, and the tool grants in order."""
     scalars: dict[str, str] = {}
-    grants: list[tuple[str, list[Constraint], list[int]]] = []
+    grants: _Grants = []
     for line in text.split("\n"):
         if line.startswith("check if ") or not line:
             continue  # checks are compared as a whole against the rendering below
@@ -143,6 +151,11 @@ def _parse_block(text: str, authority: bool) -> tuple[WarrantLayer, Header | Non
             grants[-1][1].append(_constraint(match.group(2), match.group(3), match.group(4)))
         else:
             raise BlockFormatError(f"unexpected line `{line[:60]}`")
+    return scalars, grants
+
+
+def _parse_block(text: str, authority: bool) -> tuple[WarrantLayer, Header | None]:
+    scalars, grants = _read_facts(text)
     if scalars.get("warrant_version") != str(WARRANT_VERSION):
         raise BlockFormatError("missing or unknown warrant_version")
     if "expires" not in scalars or "max_depth" not in scalars:

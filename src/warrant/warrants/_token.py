@@ -175,7 +175,9 @@ def _verify(
         on_behalf_of=header.on_behalf_of,
         layers=tuple(layers),
         revocation_ids=tuple(biscuit.revocation_ids),
-        token_id=hashlib.sha256(data).hexdigest(),
+        # From the signatures, not the bytes: the protobuf envelope is malleable
+        # (unknown fields, defaulted enums) without changing what was signed.
+        token_id=hashlib.sha256(":".join(biscuit.revocation_ids).encode()).hexdigest(),
     )
     if math.floor(now.timestamp()) > math.floor(warrant.expires_at.timestamp()):
         raise InvalidWarrant(f"warrant expired at {warrant.expires_at.isoformat()}")

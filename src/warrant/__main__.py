@@ -1,0 +1,5 @@
+"""`python -m warrant` runs the command line."""
+
+from warrant.cli import main
+
+main()

@@ -1,0 +1,127 @@
+"""The `warrant` command line, run as a user runs it: a real process, real files."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def warrant(home: Path, *args: str, expect: int = 0, stdin: str | None = None) -> str:
+    env = {**os.environ, "WARRANT_HOME": str(home)}
+    proc = subprocess.run([sys.executable, "-m", "warrant", *args], capture_output=True,
+                          text=True, env=env, input=stdin, timeout=60, check=False)
+    assert proc.returncode == expect, (proc.returncode, proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc.stdout + proc.stderr
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("cli") / "home"
+    warrant(path, "init", "--domain", "acme.example")
+    warrant(path, "agent", "register", "billing", "--owner", "finance", "--purpose", "pays")
+    warrant(path, "tools", "add", "transfer", "--risk", "money-movement")
+    warrant(path, "tools", "add", "read_file", "--risk", "read-only")
+    return path
+
+
+def test_the_whole_core_loop_from_the_command_line(home: Path) -> None:
+    cred = json.loads(warrant(home, "credential", "issue", "billing", "--ttl", "5m", "--json"))
+    assert cred["agent_id"] == "spiffe://acme.example/agent/billing"
+    minted = json.loads(warrant(home, "mint", "--agent", "billing", "--task", "pay invoice 7",
+                                "--tool", "transfer:amount=0..100", "--tool", "read_file",
+                                "--budget", "5", "--json"))
+    (home / "w.tok").write_text(minted["token"])
+    (home / "c.tok").write_text(cred["token"])
+    described = warrant(home, "inspect", "@" + str(home / "w.tok"))
+    assert "transfer" in described and "0..100" in described
+
+    key = str(home / "agents" / "billing.key")
+    base = ["check", "--warrant", f"@{home / 'w.tok'}", "--credential", f"@{home / 'c.tok'}",
+            "--agent-key", key, "--json"]
+    allowed = json.loads(warrant(home, *base, "--tool", "transfer", "--args", '{"amount": 50}'))
+    assert allowed["effect"] == "allow"
+    denied = json.loads(warrant(home, *base, "--tool", "transfer", "--args", '{"amount": 500}',
+                                expect=1))
+    assert denied["reasons"][0]["code"] == "warrant.argument-constraint"
+
+    warrant(home, "revoke", "--task", minted["task_id"])
+    revoked = json.loads(warrant(home, *base, "--tool", "read_file", "--args", "{}", expect=1))
+    assert revoked["reasons"][0]["code"] == "revoked"
+
+    report = json.loads(warrant(home, "audit", "verify", "--json"))
+    assert report["ok"] and report["size"] >= 8 and report["checkpoints_checked"] >= 1
+    tail = json.loads(warrant(home, "audit", "tail", "-n", "3", "--json"))
+    assert [r["kind"] for r in tail][-1] == "decision"
+    proof = json.loads(warrant(home, "audit", "proof", "--seq", "0", "--json"))
+    assert proof["kind"] == "inclusion"
+
+
+def test_a_check_without_proof_of_possession_is_denied(home: Path) -> None:
+    cred = json.loads(warrant(home, "credential", "issue", "billing", "--json"))["token"]
+    token = json.loads(warrant(home, "mint", "--agent", "billing", "--task", "t", "--tool",
+                               "read_file", "--json"))["token"]
+    out = warrant(home, "check", "--warrant", token, "--credential", cred, "--tool",
+                  "read_file", expect=1)
+    assert "credential rejected" in out
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["mint", "--agent", "billing", "--task", "t", "--tool", "transfer:amount=9..1"],
+     "error:"),
+    (["mint", "--agent", "nobody", "--task", "t", "--tool", "read_file"], "no agent `nobody`"),
+    (["agent", "register", "Bad Name", "--owner", "o", "--purpose", "p"], "invalid agent name"),
+    (["credential", "issue", "billing", "--ttl", "5h"], "error:"),
+    (["inspect", "not-a-token"], "warrant rejected"),
+    (["init"], "already holds a trust domain"),
+])
+def test_bad_input_gets_a_clear_error_and_exit_status_2_or_1(home: Path, args: list[str],
+                                                            message: str) -> None:
+    env = {**os.environ, "WARRANT_HOME": str(home)}
+    proc = subprocess.run([sys.executable, "-m", "warrant", *args], capture_output=True,
+                          text=True, env=env, timeout=60, check=False)
+    assert proc.returncode in (1, 2), proc
+    assert message in proc.stderr + proc.stdout
+    assert "Traceback" not in proc.stderr
+
+
+def test_bad_json_arguments_are_a_usage_error(home: Path) -> None:
+    out = warrant(home, "check", "--warrant", "w", "--credential", "c", "--tool", "t",
+                  "--args", "{not json", expect=2)
+    assert "not valid JSON" in out
+
+
+def test_commands_without_a_domain_say_how_to_create_one(tmp_path: Path) -> None:
+    out = warrant(tmp_path / "empty", "agent", "list", expect=2)
+    assert "no trust domain" in out and "warrant init" in out
+
+
+def test_policy_check_and_test_pass_on_the_default_pack(home: Path) -> None:
+    assert "ok:" in warrant(home, "policy", "check")
+    assert " 0 failed" in warrant(home, "policy", "test")
+
+
+def test_policy_check_reports_a_broken_policy_with_its_file(home: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "policies"
+    bad.mkdir()
+    (bad / "schema.cedarschema").write_text((home / "policies" / "schema.cedarschema").read_text())
+    (bad / "broken.cedar").write_text("permit (principal, action, resource) when { nope };")
+    out = warrant(home, "policy", "check", "--dir", str(bad), expect=1)
+    assert "broken.cedar" in out
+
+
+def test_quickstart_runs_the_core_loop_and_verifies_the_audit_log(tmp_path: Path) -> None:
+    env = {**os.environ}
+    proc = subprocess.run([sys.executable, "-m", "warrant", "quickstart", "--home",
+                           str(tmp_path / "qs")], capture_output=True, text=True, env=env,
+                          timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert out.count("ALLOW") == 2 and out.count("DENY") == 3 and "NEEDS APPROVAL" in out
+    assert "warrant.tool-not-granted" in out and "warrant.argument-constraint" in out
+    assert "revoked" in out and "signed checkpoint" in out
