@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import platform
 import statistics
 import time
@@ -37,8 +38,6 @@ def measure(fn: Callable[[], object], n: int = 20_000, warmup: int = 2_000) -> d
 
 
 def machine() -> dict[str, Any]:
-    import os
-
     return {"python": platform.python_version(), "machine": platform.machine(),
             "cpus": os.cpu_count(), "loadavg_1m": os.getloadavg()[0]}
 

@@ -21,6 +21,7 @@ Writes bench/results/decision.json.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sys
 import tempfile
 import time
@@ -32,11 +33,11 @@ import cedarpy
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _timing import measure, table, write_results  # noqa: E402 - bench scripts run as files
+from _timing import measure, table, write_results
 
-from warrant import identity, warrants  # noqa: E402
-from warrant.enforce import CallRequest, Guard, Pipeline, TrustDomain  # noqa: E402
-from warrant.types import RiskClass, ToolCall, ToolInfo  # noqa: E402
+from warrant import identity, warrants
+from warrant.enforce import CallRequest, Guard, Pipeline, TrustDomain
+from warrant.types import RiskClass, ToolCall, ToolInfo
 
 
 def open_domain(home: Path, durability: str) -> TrustDomain:
@@ -95,15 +96,17 @@ def remote_case(domain: TrustDomain) -> Callable[[], object]:
 def raw_cedar_case(domain: TrustDomain) -> Callable[[], object]:
     policies = domain.policies.policies
     agent = "spiffe://bench.example/agent/payer"
-    entities = cedarpy.Entities.from_json_str(
-        '[{"uid": {"type": "Warrant::Agent", "id": "%s"}, "attrs": {"owner": "finance", '
-        '"risk_tier": "standard", "name": "payer", "domain": "bench.example"}, "parents": []},'
-        ' {"uid": {"type": "Warrant::Tool", "id": "transfer"}, "attrs": {"name": "transfer", '
-        '"server": "", "risk_class": "money-movement"}, "parents": []},'
-        ' {"uid": {"type": "Warrant::Args", "id": "call"}, "attrs": {}, "parents": [], '
-        '"tags": {"amount": "50", "currency": "EUR"}},'
-        ' {"uid": {"type": "Warrant::NumArgs", "id": "call"}, "attrs": {}, "parents": [], '
-        '"tags": {"amount": 50}}]' % agent)
+    entities = cedarpy.Entities.from_json_str(json.dumps([
+        {"uid": {"type": "Warrant::Agent", "id": agent}, "parents": [],
+         "attrs": {"owner": "finance", "risk_tier": "standard", "name": "payer",
+                   "domain": "bench.example"}},
+        {"uid": {"type": "Warrant::Tool", "id": "transfer"}, "parents": [],
+         "attrs": {"name": "transfer", "server": "", "risk_class": "money-movement"}},
+        {"uid": {"type": "Warrant::Args", "id": "call"}, "attrs": {}, "parents": [],
+         "tags": {"amount": "50", "currency": "EUR"}},
+        {"uid": {"type": "Warrant::NumArgs", "id": "call"}, "attrs": {}, "parents": [],
+         "tags": {"amount": 50}},
+    ]))
     request: dict[str, Any] = {
         "principal": {"type": "Warrant::Agent", "id": agent},
         "action": {"type": "Warrant::Action", "id": "call_tool"},
@@ -141,7 +144,8 @@ def attenuated_case(domain: TrustDomain) -> Callable[[], object]:
 
 def agt_case() -> Callable[[], object] | None:
     try:
-        from agt_baseline import build_agt_evaluator  # type: ignore[import-not-found]
+        # Optional: only when the bench extra is installed.
+        from agt_baseline import build_agt_evaluator  # noqa: PLC0415
     except ImportError as exc:
         print(f"AGT baseline unavailable ({exc}); install with pip install -e '.[bench]'")
         return None

@@ -42,7 +42,12 @@ class AgentKit:
 
     def request(self, tool: str, warrant: str | None = None, proof: bool = True,
                 **arguments: object) -> CallRequest:
-        call = ToolCall(tool=tool, arguments=arguments)
+        return self.request_call(ToolCall(tool=tool, arguments=arguments), warrant=warrant,
+                                 proof=proof)
+
+    def request_call(self, call: ToolCall, warrant: str | None = None,
+                     proof: bool = True) -> CallRequest:
+        """Like `request`, for a call built by the caller (arguments from a dict)."""
         token = warrant or self.warrant
         pop = identity.make_proof(self.key, credential_token=self.credential,
                                   tool=call.qualified_name, argument_digest=call.argument_digest(),
@@ -51,7 +56,8 @@ class AgentKit:
 
 
 def make_agent(domain: TrustDomain, name: str = "billing",
-               tools: tuple[str, ...] = ("read_file", "send_email:to^=ops@", "transfer:amount=0..100@2"),
+               tools: tuple[str, ...] = ("read_file", "send_email:to^=ops@",
+                                         "transfer:amount=0..100@2"),
                total_budget: int | None = 10) -> AgentKit:
     record, _ = domain.register_agent(name, owner="finance", purpose="pays invoices")
     issued = domain.issue_credential(name)

@@ -16,7 +16,7 @@ from types import MappingProxyType
 from typing import Any, TypeAlias
 
 JsonValue: TypeAlias = (
-    None | bool | int | float | str | list["JsonValue"] | dict[str, "JsonValue"]
+    bool | int | float | str | list["JsonValue"] | dict[str, "JsonValue"] | None
 )
 
 
@@ -136,7 +136,7 @@ class ToolCall:
         if not isinstance(self.tool, str) or not self.tool:
             raise ValueError("a tool call needs a tool name")
         if not isinstance(self.arguments, Mapping):
-            raise ValueError("tool arguments must be a JSON object")
+            raise TypeError("tool arguments must be a JSON object")
         object.__setattr__(self, "arguments", _freeze(self.arguments))
 
     @property

@@ -102,4 +102,4 @@ def test_positional_arguments_are_refused_so_constraints_see_every_value(
 
     with guard.session(credential=agent.credential, warrant=agent.warrant, agent_key=agent.key):
         with pytest.raises(TypeError, match="keyword arguments only"):
-            read_file("a")  # type: ignore[call-arg]
+            read_file("a")

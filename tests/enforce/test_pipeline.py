@@ -9,17 +9,19 @@ import pytest
 
 from tests.conftest import AgentKit, make_agent
 from warrant import identity, warrants
+from warrant.audit import AuditRecord
 from warrant.enforce import CallContext, Pipeline, TrustDomain
 from warrant.errors import AuditWriteError
-from warrant.types import Effect, RevocationKind
+from warrant.types import Decision, Effect, RevocationKind, ToolCall
 
 
-def codes(decision: object) -> list[str]:
-    return [r.code for r in decision.reasons]  # type: ignore[attr-defined]
+def codes(decision: Decision) -> list[str]:
+    return [r.code for r in decision.reasons]
 
 
 @pytest.mark.claim("pipeline.decision-is-value")
-def test_an_allowed_call_says_which_policy_permitted_it(domain: TrustDomain, agent: AgentKit) -> None:
+def test_an_allowed_call_says_which_policy_permitted_it(domain: TrustDomain,
+                                                         agent: AgentKit) -> None:
     decision = Pipeline(domain).decide(agent.request("read_file", path="/srv/report.csv"))
     assert decision.effect is Effect.ALLOW
     assert codes(decision) == ["policy.permit"]
@@ -149,7 +151,7 @@ def test_every_credential_failure_looks_the_same_and_the_cause_is_audited(
     decisions = [pipeline.decide(r) for r in bad_requests]
     assert {tuple((r.code, r.message) for r in d.reasons) for d in decisions} == {
         (("authn.credential", "credential rejected"),)}
-    details = [domain.audit.get(d.audit_seq).record.detail for d in decisions  # type: ignore[arg-type]
+    details = [domain.audit.get(d.audit_seq).record.detail for d in decisions
                if d.audit_seq is not None]
     assert len(details) == 3 and len({str(d) for d in details}) == 3
 
@@ -201,11 +203,11 @@ def test_a_pipeline_with_no_stages_never_allows(domain: TrustDomain, agent: Agen
 
 @pytest.mark.claim("audit.fail-closed")
 def test_when_the_audit_record_cannot_be_written_the_call_is_denied(
-        domain: TrustDomain, agent: AgentKit) -> None:
-    def refuse(_record: object) -> int:
+        domain: TrustDomain, agent: AgentKit, monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(_record: AuditRecord) -> int:
         raise AuditWriteError("disk full")
 
-    domain.audit.append = refuse  # type: ignore[method-assign]
+    monkeypatch.setattr(domain.audit, "append", refuse)
     decision = Pipeline(domain).decide(agent.request("read_file", path="a"))
     assert decision.effect is Effect.DENY
     assert codes(decision)[-1] == "audit.write-failed"
@@ -220,10 +222,13 @@ def test_a_full_disk_under_the_audit_log_denies_the_call(domain: TrustDomain,
     # Simulate a full disk: cap the database at the pages it already uses.
     with sqlite3.connect(domain.home / "state.db") as conn:
         pages = conn.execute("PRAGMA page_count").fetchone()[0]
-    domain.audit._backend._wconn.execute(f"PRAGMA max_page_count = {pages}")  # type: ignore[attr-defined]
+    backend = domain.audit._backend
+    # The SQLite backend's private write connection; the backend protocol does not expose it.
+    backend._wconn.execute(  # type: ignore[attr-defined]  # private to the SQLite backend
+        f"PRAGMA max_page_count = {pages}")
     # A record that needs new pages (arguments are redacted to 64 x 256 chars).
     big = {f"field{i}": f"{i}" * 250 for i in range(64)}
-    decision = pipeline.decide(agent.request("read_file", **big))
+    decision = pipeline.decide(agent.request_call(ToolCall(tool="read_file", arguments=big)))
     assert decision.effect is Effect.DENY
     assert codes(decision)[-1] == "audit.write-failed"
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import base64
 import json
 import time
+from collections.abc import Callable
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -20,21 +22,21 @@ NOW = 1_800_000_000.0
 DOMAIN_KEY = identity.generate_key()
 
 
-def make_agent(**changes: object) -> tuple[AgentRecord, identity.Ed25519PrivateKey]:
+def make_agent(**changes: object) -> tuple[AgentRecord, Ed25519PrivateKey]:
     record, key = identity.new_agent(domain=DOMAIN, name="billing", owner="finance",
                                      purpose="pays invoices", now=NOW)
     assert key is not None
     if changes:
         from dataclasses import replace
 
-        record = replace(record, **changes)  # type: ignore[arg-type]
+        record = replace(record, **changes)  # type: ignore[arg-type]  # overrides of any field
     return record, key
 
 
 def issue(record: AgentRecord | None = None, **kwargs: object) -> identity.IssuedCredential:
     record = record or make_agent()[0]
     return identity.issue_credential(DOMAIN_KEY, domain=DOMAIN, agent=record, now=NOW,
-                                     **kwargs)  # type: ignore[arg-type]
+                                     **kwargs)  # type: ignore[arg-type]  # per-test options
 
 
 def verify(token: str, *, now: float = NOW, domain: str = DOMAIN) -> identity.Credential:
@@ -93,7 +95,7 @@ def test_a_bound_attestation_must_be_presented_to_get_a_credential() -> None:
 
 
 def _reencode(token: str, **header: object) -> str:
-    head, body, sig = token.split(".")
+    _head, body, sig = token.split(".")
     new_head = base64.urlsafe_b64encode(json.dumps(header).encode()).rstrip(b"=").decode()
     return ".".join((new_head, body, sig))
 
@@ -108,10 +110,11 @@ def _reencode(token: str, **header: object) -> str:
     lambda t: _reencode(t, alg="HS256", typ="JWT"),
     lambda t: "A" * 10_000,
 ])
-def test_malformed_or_tampered_credentials_raise_the_one_public_error(mangle: object) -> None:
+def test_malformed_or_tampered_credentials_raise_the_one_public_error(
+        mangle: Callable[[str], str]) -> None:
     token = issue().token
     with pytest.raises(InvalidCredential) as caught:
-        verify(mangle(token))  # type: ignore[operator]
+        verify(mangle(token))
     assert str(caught.value) == "credential rejected"
     assert caught.value.detail
 
@@ -138,7 +141,7 @@ def test_random_input_only_ever_raises_invalid_credential(text: str) -> None:
 
 # -- proof of possession ----------------------------------------------------------------
 
-def _proof(key: identity.Ed25519PrivateKey, token: str, call: ToolCall, *, now: float = NOW,
+def _proof(key: Ed25519PrivateKey, token: str, call: ToolCall, *, now: float = NOW,
            warrant: str = "w", nonce: str | None = None) -> str:
     return identity.make_proof(key, credential_token=token, tool=call.qualified_name,
                                argument_digest=call.argument_digest(), warrant_token=warrant,
@@ -155,7 +158,8 @@ def _check(proof: str, token: str, call: ToolCall, guard: identity.ReplayGuard, 
 @pytest.mark.claim("authn.proof-of-possession")
 def test_a_proof_is_accepted_once_and_replays_are_refused() -> None:
     record, key = make_agent()
-    token, call, guard = issue(record).token, ToolCall("send", {"to": "bob"}), identity.MemoryReplayGuard()
+    token, call = issue(record).token, ToolCall("send", {"to": "bob"})
+    guard = identity.MemoryReplayGuard()
     proof = _proof(key, token, call)
     _check(proof, token, call, guard)
     with pytest.raises(InvalidCredential, match="credential rejected"):

@@ -21,7 +21,7 @@ def test_a_missing_database_is_a_clear_error(tmp_path: Path) -> None:
 def test_a_file_that_is_not_a_database_is_reported_as_corrupt(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     path.write_bytes(b"this is not sqlite" * 100)
-    with pytest.raises(StoreError, match="not a database|corrupt"):
+    with pytest.raises(StoreError, match=r"not a database|corrupt"):
         SqliteStore(path)
 
 
@@ -67,11 +67,14 @@ def test_an_exhausted_budget_counts_nothing(tmp_path: Path) -> None:
 
 def test_revocations_are_found_by_task_agent_credential_or_kill_switch(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "s.db", create=True)
-    ask = {"task_id": "t1", "agent_id": "spiffe://a/agent/x", "credential_id": "c1"}
-    assert store.revoked(**ask) is None
+
+    def ask() -> str | None:
+        return store.revoked(task_id="t1", agent_id="spiffe://a/agent/x", credential_id="c1")
+
+    assert ask() is None
     assert store.revoke(RevocationKind.CREDENTIAL, "c1", time.time(), "leaked")
     assert not store.revoke(RevocationKind.CREDENTIAL, "c1", time.time(), "leaked")
-    assert store.revoked(**ask) == "credential `c1` revoked (leaked)"
+    assert ask() == "credential `c1` revoked (leaked)"
     assert store.revoked(task_id="t2", agent_id="other", credential_id="c2") is None
     store.revoke(RevocationKind.ALL, "*", time.time(), "incident")
     assert store.revoked(task_id="t2", agent_id="other", credential_id="c2") is not None
@@ -91,6 +94,6 @@ def test_a_read_only_database_refuses_writes_with_a_store_error(tmp_path: Path) 
     store = SqliteStore(tmp_path / "s.db", create=True)
     # Root ignores file modes, so make the connection itself read-only.
     store._conn.execute("PRAGMA query_only = ON")
-    with pytest.raises(StoreError, match="write failed|unavailable"):
+    with pytest.raises(StoreError, match=r"write failed|unavailable"):
         store.revoke(RevocationKind.TASK, "t", time.time(), "x")
     assert store.revoked(task_id="t", agent_id=None, credential_id=None) is None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -89,10 +90,10 @@ def quickstart(home: Path | None) -> None:
         """Delete a table (demo)."""
         return f"deleted {table}"
 
-    def attempt(title: str, fn: object, **kwargs: object) -> Decision:
+    def attempt(title: str, fn: Callable[..., object], **kwargs: object) -> Decision:
         _step(title)
         try:
-            result = fn(**kwargs)  # type: ignore[operator]
+            result = fn(**kwargs)
         except (Denied, ApprovalRequired) as exc:
             print_decision(exc.decision)
             return exc.decision

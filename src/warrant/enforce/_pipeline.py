@@ -103,8 +103,8 @@ class Pipeline:
                 arguments_redacted=redact_arguments(call.arguments_json()),
                 detail=ctx.detail or None)
             seq = self.domain.audit.append(record)
-        except Exception as exc:
-            log.exception("audit record could not be written; denying: %s", exc)
+        except Exception:
+            log.exception("audit record could not be written; denying")
             return replace(decision, effect=Effect.DENY, reasons=(*decision.reasons, Reason(
                 code="audit.write-failed",
                 message="the audit record could not be written, so the call is denied",

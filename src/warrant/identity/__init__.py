@@ -1,4 +1,4 @@
-"""Identity: the trust domain's keys and CA, agents, short-lived credentials, proof of possession."""
+"""Identity: domain keys and CA, agents, short-lived credentials, proof of possession."""
 
 from ._agents import RISK_TIERS, agent_id_for, new_agent
 from ._ca import (

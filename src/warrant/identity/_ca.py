@@ -77,9 +77,13 @@ def issue_agent_certificate(
         .not_valid_before(_utc(now - 30))
         .not_valid_after(_utc(now + ttl_seconds))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.SubjectAlternativeName([x509.UniformResourceIdentifier(agent_id)]), critical=False)
         .add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.SERVER_AUTH]),
+            x509.SubjectAlternativeName([x509.UniformResourceIdentifier(agent_id)]),
+            critical=False,
+        )
+        .add_extension(
+            x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.SERVER_AUTH]),
             critical=False,
         )
         .sign(ca_key, algorithm=None)

@@ -26,7 +26,7 @@ MAX_TTL_SECONDS = 60 * 60
 #: Tolerated difference between the issuer's clock and ours.
 CLOCK_SKEW_SECONDS = 30
 AUDIENCE = "warrant"
-TOKEN_TYPE = "JWT"
+TOKEN_TYPE = "JWT"  # noqa: S105 - the JOSE `typ` header value, not a secret
 
 
 def domain_issuer(domain: str) -> str:

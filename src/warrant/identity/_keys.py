@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from warrant.errors import IdentityError, StateError
 
-PASSPHRASE_ENV = "WARRANT_KEY_PASSPHRASE"
+PASSPHRASE_ENV = "WARRANT_KEY_PASSPHRASE"  # noqa: S105 - an env var name, not a secret
 
 
 def generate_key() -> Ed25519PrivateKey:
@@ -58,7 +58,8 @@ def write_private_key(path: Path, key: Ed25519PrivateKey) -> None:
         if passphrase
         else serialization.NoEncryption()
     )
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            encryption)
     tmp = path.with_suffix(path.suffix + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:

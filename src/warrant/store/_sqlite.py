@@ -11,17 +11,23 @@ INVARIANT: every method either completes its transaction or raises
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from warrant.errors import IdentityError, StoreError
 from warrant.types import AgentRecord, AgentStatus, RevocationKind, RiskClass, ToolInfo
 
 SCHEMA_VERSION = 1
+
+#: A fetched row. SQLite values are dynamically typed, so columns are `Any` and
+#: each reader converts them (`str()`, `float()`, `bytes()`) where it unpacks them.
+_Row = tuple[Any, ...]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -110,15 +116,14 @@ class SqliteStore:
                 yield self._conn
                 self._conn.execute("COMMIT")
             except BaseException as exc:
-                try:
+                # If ROLLBACK fails the transaction is already gone; the original error matters.
+                with contextlib.suppress(sqlite3.Error):
                     self._conn.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass  # the transaction is already gone; the original error matters
                 if isinstance(exc, sqlite3.Error):
                     raise StoreError(f"state database write failed: {exc}") from exc
                 raise
 
-    def _query(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    def _query(self, sql: str, params: tuple[object, ...] = ()) -> list[_Row]:
         with self._lock:
             try:
                 return self._conn.execute(sql, params).fetchall()
@@ -185,7 +190,7 @@ class SqliteStore:
         rows = self._query(
             "SELECT credential_id, kind, issued_at, expires_at FROM credentials "
             "WHERE agent_id = ? ORDER BY issued_at", (agent_id,))
-        return [(str(r[0]), str(r[1]), float(r[2]), float(r[3])) for r in rows]  # type: ignore[arg-type]
+        return [(str(r[0]), str(r[1]), float(r[2]), float(r[3])) for r in rows]
 
     # -- revocation -----------------------------------------------------------------------
 
@@ -209,8 +214,9 @@ class SqliteStore:
         keys.extend((RevocationKind.TASK.value, t) for t in token_ids)
         clause = " OR ".join("(kind = ? AND value = ?)" for _ in keys)
         params = tuple(x for pair in keys for x in pair)
-        rows = self._query(f"SELECT kind, value, reason FROM revocations WHERE {clause} LIMIT 1",  # noqa: S608 - placeholders only
-                           params)
+        # Only `?` placeholders are formatted in; every value is a bound parameter.
+        sql = f"SELECT kind, value, reason FROM revocations WHERE {clause} LIMIT 1"  # noqa: S608 - placeholders only
+        rows = self._query(sql, params)
         if not rows:
             return None
         kind, value, reason = rows[0]
@@ -228,8 +234,9 @@ class SqliteStore:
             return len(ids)
 
     def list_revocations(self) -> list[tuple[str, str, float, str]]:
-        rows = self._query("SELECT kind, value, revoked_at, reason FROM revocations ORDER BY revoked_at")
-        return [(str(a), str(b), float(c), str(d)) for a, b, c, d in rows]  # type: ignore[arg-type]
+        rows = self._query(
+            "SELECT kind, value, revoked_at, reason FROM revocations ORDER BY revoked_at")
+        return [(str(a), str(b), float(c), str(d)) for a, b, c, d in rows]
 
     # -- tool catalogue --------------------------------------------------------------------
 
@@ -278,8 +285,9 @@ class SqliteStore:
         return None
 
     def budget_used(self, task_id: str, tool: str = TOTAL) -> int:
-        rows = self._query("SELECT used FROM budgets WHERE task_id = ? AND tool = ?", (task_id, tool))
-        return int(rows[0][0]) if rows else 0  # type: ignore[call-overload]
+        rows = self._query("SELECT used FROM budgets WHERE task_id = ? AND tool = ?",
+                           (task_id, tool))
+        return int(rows[0][0]) if rows else 0
 
     def first_use(self, nonce: str, expires_at: float) -> bool:
         """Replay guard shared by every process using this store."""
@@ -294,19 +302,19 @@ class SqliteStore:
         return True
 
 
-def _agent_from_row(row: tuple[object, ...]) -> AgentRecord:
+def _agent_from_row(row: _Row) -> AgentRecord:
     (agent_id, name, owner, purpose, public_key, created_at, status, attestation,
      risk_tier, key_generated) = row
     return AgentRecord(
         agent_id=str(agent_id), name=str(name), owner=str(owner), purpose=str(purpose),
-        public_key=bytes(public_key),  # type: ignore[arg-type]
-        created_at=float(created_at),  # type: ignore[arg-type]
+        public_key=bytes(public_key),
+        created_at=float(created_at),
         status=AgentStatus(status), attestation=None if attestation is None else str(attestation),
         risk_tier=str(risk_tier), key_generated_by_domain=bool(key_generated),
     )
 
 
-def _tool_from_row(row: tuple[object, ...]) -> ToolInfo:
+def _tool_from_row(row: _Row) -> ToolInfo:
     name, server, risk_class, description, toolsets = row
     return ToolInfo(
         name=str(name), server=None if server is None else str(server),

@@ -1,0 +1,33 @@
+"""The public surface of the core packages is pinned: a change here is a deliberate API change."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+SURFACES = {
+    "warrant.identity": {
+        "CLOCK_SKEW_SECONDS", "DEFAULT_TTL_SECONDS", "MAX_TTL_SECONDS", "PASSPHRASE_ENV",
+        "PROOF_WINDOW_SECONDS", "RISK_TIERS", "Credential", "DomainKeys", "IssuedCredential",
+        "MemoryReplayGuard", "ProofClaims", "ReplayGuard", "agent_id_for", "certificate_pem",
+        "create_domain_keys", "generate_key", "issue_agent_certificate", "issue_credential",
+        "jwk_thumbprint", "load_certificate", "load_domain_keys", "load_public_key_file",
+        "make_proof", "new_agent", "public_from_raw", "raw_private", "raw_public",
+        "read_private_key", "token_digest", "verify_agent_certificate", "verify_credential",
+        "verify_proof", "write_private_key",
+    },
+    "warrant.enforce": {
+        "SCHEMA_FILE", "ApprovalRequired", "CallContext", "CallRequest", "Denied", "Guard",
+        "GuardSession", "Pipeline", "Stage", "TrustDomain", "default_stages", "redact_arguments",
+    },
+    "warrant.store": {"TOTAL", "SqliteAuditBackend", "SqliteStore"},
+}
+
+
+@pytest.mark.parametrize("module_name", sorted(SURFACES))
+def test_each_package_exports_exactly_its_documented_names(module_name: str) -> None:
+    module = importlib.import_module(module_name)
+    exported = set(module.__all__)
+    assert exported == SURFACES[module_name]
+    assert all(hasattr(module, name) for name in exported)
