@@ -53,9 +53,10 @@ def open_domain(home: Path, durability: str) -> TrustDomain:
 
 def tokens(domain: TrustDomain) -> tuple[str, str]:
     credential = domain.issue_credential("payer", ttl_seconds=3600).token
+    # Budgets are set (large enough never to run out) so every decision counts them.
     _, warrant = domain.mint(agent="payer", task="bench", ttl_seconds=3600, max_depth=3,
-                             tools=[warrants.parse_tool_spec(
-                                 "transfer:amount=0..1000,currency=EUR|USD")])
+                             total_budget=10**9, tools=[warrants.parse_tool_spec(
+                                 "transfer:amount=0..1000,currency=EUR|USD@1000000000")])
     return credential, warrant
 
 

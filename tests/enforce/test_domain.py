@@ -88,3 +88,25 @@ def test_any_config_text_loads_or_raises_a_config_error(tmp_path: Path, text: st
     (tmp_path / "config.toml").write_text(text, encoding="utf-8")
     with contextlib.suppress(ConfigError, StateError):
         load_config(tmp_path)
+
+
+@pytest.mark.claim("audit.tamper-evident")
+def test_a_rewritten_log_is_never_blessed_by_a_new_signed_checkpoint(home: Path) -> None:
+    import hashlib
+    import sqlite3
+
+    from warrant.errors import AuditIntegrityError
+
+    with sqlite3.connect(home / "state.db") as conn:
+        record = conn.execute("SELECT record FROM audit_log WHERE seq = 0").fetchone()[0]
+        forged = bytes(record).replace(b"acme.example", b"evil.example")
+        # A careful attacker recomputes the leaf hash too.
+        leaf = hashlib.sha256(b"\x00" + forged).digest()
+        conn.execute("UPDATE audit_log SET record = ?, leaf_hash = ? WHERE seq = 0",
+                     (forged, leaf))
+    domain = TrustDomain.open(home)
+    domain.register_agent("later", owner="o", purpose="p")
+    with pytest.raises(AuditIntegrityError):
+        domain.checkpoint()
+    with pytest.raises(AuditIntegrityError):
+        domain.close()

@@ -103,3 +103,20 @@ def test_positional_arguments_are_refused_so_constraints_see_every_value(
     with guard.session(credential=agent.credential, warrant=agent.warrant, agent_key=agent.key):
         with pytest.raises(TypeError, match="keyword arguments only"):
             read_file("a")
+
+
+@pytest.mark.claim("identity.short-lived")
+def test_a_session_stops_working_when_its_credential_expires(
+        guard: Guard, agent: AgentKit, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    @guard.tool(risk="read-only")
+    def read_file(path: str) -> str:
+        return path
+
+    with guard.session(credential=agent.credential, warrant=agent.warrant, agent_key=agent.key):
+        assert read_file(path="a") == "a"
+        later = time.time() + 2 * 3600
+        monkeypatch.setattr(time, "time", lambda: later)
+        with pytest.raises(Denied, match="credential rejected"):
+            read_file(path="a")

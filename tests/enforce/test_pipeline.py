@@ -282,3 +282,12 @@ def test_attenuated_warrant_for_a_sub_agent_is_enforced_at_its_narrower_scope(
     assert allowed.principal_chain == (parent.agent_id, sub.agent_id)
     assert pipeline.decide(kit.request("transfer", amount=1)).effect is Effect.DENY
     reopened.close()
+
+
+def test_rotating_an_agents_key_cuts_off_credentials_bound_to_the_old_key(
+        domain: TrustDomain, agent: AgentKit) -> None:
+    pipeline = Pipeline(domain)
+    assert pipeline.decide(agent.request("read_file", path="a")).effect is Effect.ALLOW
+    domain.rotate_agent_key(agent.name)
+    decision = pipeline.decide(agent.request("read_file", path="a"))
+    assert decision.effect is Effect.DENY

@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from warrant import audit, identity, policy, warrants
 from warrant.config import CONFIG_FILE, DomainConfig, load_config, render_config
-from warrant.errors import IdentityError, StateError
+from warrant.errors import AuditIntegrityError, IdentityError, StateError
 from warrant.store import SqliteAuditBackend, SqliteStore
 from warrant.types import AgentRecord, RevocationKind
 
@@ -140,7 +140,22 @@ class TrustDomain:
     # -- audit checkpoints ------------------------------------------------------------------
 
     def checkpoint(self) -> audit.Checkpoint:
-        """Sign the current tree head; keep a copy outside the database as a witness."""
+        """Sign the current tree head; keep a copy outside the database as a witness.
+
+        INVARIANT: a new tree head is signed only if the log is consistent with
+        the last witnessed one (an RFC 9162 consistency proof), so a log that was
+        truncated or rewritten in the database is never blessed by a fresh
+        signature. Raises `AuditIntegrityError` instead.
+        """
+        witnessed = self.witnessed_checkpoint()
+        if witnessed is not None:
+            size, root = self.audit.head()
+            if size < witnessed.tree_size:
+                raise AuditIntegrityError(
+                    f"the audit log has {size} records but a signed checkpoint covers "
+                    f"{witnessed.tree_size}: it was truncated")
+            proof = self.audit.consistency_proof(witnessed.tree_size, size)
+            self.audit.verify_consistency(proof, witnessed.root, root)
         cp = self.audit.checkpoint()
         tmp = self.home / (CHECKPOINT_FILE + ".tmp")
         tmp.write_text(cp.to_note(), encoding="utf-8")

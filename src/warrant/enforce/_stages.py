@@ -18,7 +18,7 @@ from warrant import identity, warrants
 from warrant.errors import InvalidCredential, InvalidWarrant
 from warrant.policy import CompiledPolicy, PolicyRequest
 from warrant.store import SqliteStore
-from warrant.types import AgentStatus, Effect, RiskClass
+from warrant.types import AgentRecord, AgentStatus, Effect, RiskClass
 
 from ._context import CallContext
 
@@ -50,29 +50,43 @@ class BoundedCache(Generic[K, V]):
 
 
 class Authenticate:
-    """Credential signature and lifetime, an active agent, and proof of possession."""
+    """Credential signature and lifetime, an active agent, and proof of possession.
+
+    The agent record is looked up once per credential: whatever later makes it
+    unusable (retirement, key rotation, revocation) is recorded as a revocation,
+    which `CheckRevocation` reads on every decision.
+    """
 
     def __init__(self, store: SqliteStore, domain: str, key: Ed25519PublicKey,
                  replay_guard: identity.ReplayGuard):
         self._store, self._domain, self._key = store, domain, key
         self._replay_guard = replay_guard
         self._cache: BoundedCache[str, identity.Credential] = BoundedCache()
+        self._agents: BoundedCache[str, AgentRecord] = BoundedCache()
 
     def __call__(self, ctx: CallContext) -> Effect | None:
         try:
             credential = ctx.session_credential or self._verify(ctx)
+            if ctx.now > credential.expires_at + identity.CLOCK_SKEW_SECONDS:
+                raise InvalidCredential("credential expired")
+            agent = self._agent(credential)
         except InvalidCredential as exc:
             ctx.detail["credential"] = exc.detail
             return ctx.deny("authn.credential", CREDENTIAL_REJECTED, "authenticate")
-        agent = self._store.get_agent(credential.agent_id)
-        if agent is None or agent.status is not AgentStatus.ACTIVE:
-            ctx.detail["credential"] = "agent unknown or retired"
-            return ctx.deny("authn.credential", CREDENTIAL_REJECTED, "authenticate")
-        if identity.public_from_raw(agent.public_key) != credential.confirmation_key:
-            ctx.detail["credential"] = "credential bound to a key the agent no longer holds"
-            return ctx.deny("authn.credential", CREDENTIAL_REJECTED, "authenticate")
         ctx.credential, ctx.agent = credential, agent
         return None
+
+    def _agent(self, credential: identity.Credential) -> AgentRecord:
+        agent = self._agents.get(credential.credential_id)
+        if agent is not None:
+            return agent
+        agent = self._store.get_agent(credential.agent_id)
+        if agent is None or agent.status is not AgentStatus.ACTIVE:
+            raise InvalidCredential("agent unknown or retired")
+        if identity.raw_public(credential.confirmation_key) != agent.public_key:
+            raise InvalidCredential("credential bound to a key the agent no longer holds")
+        self._agents.put(credential.credential_id, agent)
+        return agent
 
     def _verify(self, ctx: CallContext) -> identity.Credential:
         token = ctx.request.credential
@@ -81,8 +95,6 @@ class Authenticate:
             credential = identity.verify_credential(token, self._key, domain=self._domain,
                                                     now=ctx.now)
             self._cache.put(token, credential)
-        elif ctx.now > credential.expires_at + identity.CLOCK_SKEW_SECONDS:
-            raise InvalidCredential("credential expired")
         if ctx.request.proof is None:
             raise InvalidCredential("no proof of possession with the request")
         call = ctx.request.call

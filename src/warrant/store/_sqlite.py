@@ -269,19 +269,18 @@ class SqliteStore:
         Returns None when the call fits (and has been counted), or a description
         of the exhausted budget (and nothing was counted).
         """
-        with self._tx() as c:
-            for key, limit in ((tool, tool_limit), (TOTAL, total_limit)):
-                if limit is None:
-                    continue
-                row = c.execute("SELECT used FROM budgets WHERE task_id = ? AND tool = ?",
-                                (task_id, key)).fetchone()
-                used = int(row[0]) if row else 0
-                if used >= limit:
-                    what = "total call budget" if key == TOTAL else f"budget for `{tool}`"
-                    return f"{what} exhausted ({used} of {limit} calls used)"
-            for key in (tool, TOTAL):
-                c.execute("INSERT INTO budgets VALUES (?,?,1) ON CONFLICT(task_id, tool) "
-                          "DO UPDATE SET used = used + 1", (task_id, key))
+        try:
+            with self._tx() as c:
+                for key, limit in ((tool, tool_limit), (TOTAL, total_limit)):
+                    (used,) = c.execute(
+                        "INSERT INTO budgets VALUES (?,?,1) ON CONFLICT(task_id, tool) "
+                        "DO UPDATE SET used = used + 1 RETURNING used", (task_id, key)).fetchone()
+                    if limit is not None and used > limit:
+                        what = "total call budget" if key == TOTAL else f"budget for `{tool}`"
+                        # Raising rolls the whole transaction back: nothing is counted.
+                        raise _Exhausted(f"{what} exhausted ({used - 1} of {limit} calls used)")
+        except _Exhausted as exhausted:
+            return str(exhausted)
         return None
 
     def budget_used(self, task_id: str, tool: str = TOTAL) -> int:
@@ -300,6 +299,10 @@ class SqliteStore:
             c.execute("DELETE FROM nonces WHERE rowid IN "
                       "(SELECT rowid FROM nonces WHERE expires_at < ? LIMIT 8)", (now,))
         return True
+
+
+class _Exhausted(Exception):  # noqa: N818 - internal signal, never escapes the store
+    """Rolls back a budget transaction that would overspend."""
 
 
 def _agent_from_row(row: _Row) -> AgentRecord:
