@@ -66,15 +66,20 @@ class Authenticate:
 
     def __call__(self, ctx: CallContext) -> Effect | None:
         try:
-            credential = ctx.session_credential or self._verify(ctx)
-            if ctx.now > credential.expires_at + identity.CLOCK_SKEW_SECONDS:
-                raise InvalidCredential("credential expired")
+            credential = self._current(ctx)
             agent = self._agent(credential)
         except InvalidCredential as exc:
             ctx.detail["credential"] = exc.detail
             return ctx.deny("authn.credential", CREDENTIAL_REJECTED, "authenticate")
         ctx.credential, ctx.agent = credential, agent
         return None
+
+    def _current(self, ctx: CallContext) -> identity.Credential:
+        """The caller's credential, verified (or from its session) and unexpired now."""
+        credential = ctx.session_credential or self._verify(ctx)
+        if ctx.now > credential.expires_at + identity.CLOCK_SKEW_SECONDS:
+            raise InvalidCredential("credential expired")
+        return credential
 
     def _agent(self, credential: identity.Credential) -> AgentRecord:
         agent = self._agents.get(credential.credential_id)

@@ -278,7 +278,8 @@ class SqliteStore:
                     if limit is not None and used > limit:
                         what = "total call budget" if key == TOTAL else f"budget for `{tool}`"
                         # Raising rolls the whole transaction back: nothing is counted.
-                        raise _Exhausted(f"{what} exhausted ({used - 1} of {limit} calls used)")
+                        raise _Exhausted(  # noqa: TRY301 - the raise is the rollback
+                            f"{what} exhausted ({used - 1} of {limit} calls used)")
         except _Exhausted as exhausted:
             return str(exhausted)
         return None
