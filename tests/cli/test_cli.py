@@ -125,3 +125,17 @@ def test_quickstart_runs_the_core_loop_and_verifies_the_audit_log(tmp_path: Path
     assert out.count("ALLOW") == 2 and out.count("DENY") == 3 and "NEEDS APPROVAL" in out
     assert "warrant.tool-not-granted" in out and "warrant.argument-constraint" in out
     assert "revoked" in out and "signed checkpoint" in out
+
+
+def test_attenuate_narrows_a_warrant_for_a_sub_agent_and_refuses_to_widen(home: Path) -> None:
+    warrant(home, "agent", "register", "helper", "--owner", "finance", "--purpose", "reads")
+    parent = json.loads(warrant(home, "mint", "--agent", "billing", "--task", "delegate",
+                                "--tool", "read_file", "--tool", "transfer:amount=0..100",
+                                "--max-depth", "1", "--json"))["token"]
+    narrowed = json.loads(warrant(home, "attenuate", parent, "--tool", "read_file",
+                                  "--holder", "helper", "--ttl", "5m", "--json"))["token"]
+    described = json.loads(warrant(home, "inspect", narrowed, "--json"))
+    assert described["holder"] == "spiffe://acme.example/agent/helper"
+    assert "transfer" not in described["tools"]
+    out = warrant(home, "attenuate", narrowed, "--tool", "transfer", expect=2)
+    assert "error:" in out

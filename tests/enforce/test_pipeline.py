@@ -6,6 +6,8 @@ import sqlite3
 import time
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import AgentKit, make_agent
 from warrant import identity, warrants
@@ -291,3 +293,37 @@ def test_rotating_an_agents_key_cuts_off_credentials_bound_to_the_old_key(
     domain.rotate_agent_key(agent.name)
     decision = pipeline.decide(agent.request("read_file", path="a"))
     assert decision.effect is Effect.DENY
+
+
+@pytest.mark.claim("revocation.every-decision")
+@pytest.mark.claim("warrant.expiry")
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(revocation=st.sampled_from(["task", "agent", "credential", "all", None]),
+       seconds_later=st.integers(min_value=0, max_value=4 * 3600))
+def test_expired_or_revoked_never_authorises(domain: TrustDomain, revocation: str | None,
+                                             seconds_later: int) -> None:
+    kit = make_agent(domain, f"agent-{len(domain.store.list_agents())}", tools=("read_file",),
+                     total_budget=None)
+    if revocation is not None:
+        credential = identity.verify_credential(kit.credential, domain.public_key,
+                                                domain=domain.domain, now=time.time())
+        value = {"task": kit.task_id, "agent": kit.agent_id,
+                 "credential": credential.credential_id, "all": "*"}[revocation]
+        domain.revoke(RevocationKind(revocation), value, "property test")
+    moment = time.time() + seconds_later
+    real_time = time.time
+    time.time = lambda: moment  # the pipeline's clock
+    try:
+        # The agent signs its proof at that moment too: only expiry can stop it.
+        decision = Pipeline(domain).decide(kit.request("read_file", path="a"))
+    finally:
+        time.time = real_time
+    # Credentials live 600 s (+30 s skew), warrants 900 s, by the default config.
+    expired = seconds_later > 600 + identity.CLOCK_SKEW_SECONDS
+    if revocation is not None or expired:
+        assert decision.effect is Effect.DENY
+    elif seconds_later < 590:
+        assert decision.effect is Effect.ALLOW
+    if revocation == "all":
+        domain.store._conn.execute("DELETE FROM revocations WHERE kind = 'all'")

@@ -194,3 +194,14 @@ def test_the_store_replay_guard_is_shared_between_store_instances(tmp_path: obje
     first, second = SqliteStore(path, create=True), SqliteStore(path)
     assert first.first_use("nonce-1", time.time() + 60)
     assert not second.first_use("nonce-1", time.time() + 60)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=600))
+def test_random_proofs_only_ever_raise_invalid_credential(text: str) -> None:
+    record, _ = make_agent()
+    credential = verify(issue(record).token)
+    with pytest.raises(InvalidCredential):
+        identity.verify_proof(text, credential=credential, tool="t", argument_digest="d",
+                              warrant_token="w", now=NOW,
+                              replay_guard=identity.MemoryReplayGuard())

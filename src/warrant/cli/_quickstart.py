@@ -9,9 +9,11 @@ prints the signed checkpoint.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -20,8 +22,8 @@ from warrant.enforce import ApprovalRequired, Denied, Guard, TrustDomain
 from warrant.errors import StateError
 from warrant.types import Decision, RevocationKind
 
-from ._common import home_option
-from ._warrant_cmds import print_decision
+from ._common import home_option, json_option
+from ._warrant_cmds import describe_decision
 
 DEFAULT_HOME = Path(".warrant-quickstart")
 MARKER = "QUICKSTART"
@@ -39,28 +41,39 @@ def _fresh_home(home: Path) -> None:
     home.mkdir(parents=True, exist_ok=True)
 
 
-def _step(title: str) -> None:
-    click.secho(f"\n▶ {title}", bold=True)
-
-
 @click.command()
 @home_option
-def quickstart(home: Path | None) -> None:
+@json_option
+def quickstart(home: Path | None, as_json: bool) -> None:
     """Run the core loop end to end on a fresh demo domain and show every decision."""
     home = home or DEFAULT_HOME
     _fresh_home(home)
-    domain = TrustDomain.init(home, "quickstart.example")
     (home / MARKER).write_text("made by `warrant quickstart`; safe to delete\n")
-    click.echo(f"trust domain `{domain.domain}` created in {home} "
+    domain = TrustDomain.init(home, "quickstart.example")
+    try:
+        summary = _run(domain, home, say=(lambda _text: None) if as_json else click.echo)
+    finally:
+        domain.close()
+    if as_json:
+        click.echo(json.dumps(summary, indent=2, sort_keys=True))
+    else:
+        click.echo(f"\nnext: `warrant --help`, `warrant audit tail --home {home}`, "
+                   f"`warrant inspect --home {home} TOKEN`")
+
+
+def _run(domain: TrustDomain, home: Path, say: Callable[[str], None]) -> dict[str, Any]:
+    """The scripted agent's session; returns what happened as JSON-ready data."""
+    steps: list[dict[str, Any]] = []
+    say(f"trust domain `{domain.domain}` created in {home} "
                f"(key {domain.keys.key_id[:12]}…, policy {domain.policies.revision})")
 
     agent, key_path = domain.register_agent(
         "invoice-assistant", owner="finance-team@example.com",
         purpose="reads supplier invoices and pays small ones")
-    click.echo(f"registered {agent.agent_id}")
+    say(f"registered {agent.agent_id}")
     assert key_path is not None
     issued = domain.issue_credential("invoice-assistant", ttl_seconds=600)
-    click.echo(f"issued a 10-minute credential bound to the agent's key "
+    say(f"issued a 10-minute credential bound to the agent's key "
                f"({issued.credential.credential_id})")
 
     task_id, token = domain.mint(
@@ -70,10 +83,10 @@ def quickstart(home: Path | None) -> None:
                warrants.parse_tool_spec("send_payment:amount=0..5000,to_iban^=DE@3")],
         total_budget=10, ttl_seconds=900)
     guard = Guard(domain)
-    click.echo(f"minted warrant for {task_id}:")
+    say(f"minted warrant for {task_id}:")
     verified = warrants.verify_warrant(token, domain.public_key, domain=domain.domain,
                                        now=dt.datetime.now(dt.UTC))
-    click.echo("  " + warrants.describe_warrant(verified).replace("\n", "\n  "))
+    say("  " + warrants.describe_warrant(verified).replace("\n", "\n  "))
 
     @guard.tool(risk="read-only")
     def read_invoice(invoice_id: str) -> dict[str, object]:
@@ -91,16 +104,20 @@ def quickstart(home: Path | None) -> None:
         return f"deleted {table}"
 
     def attempt(title: str, fn: Callable[..., object], **kwargs: object) -> Decision:
-        _step(title)
+        say(click.style(f"\n▶ {title}", bold=True))
+        result: object = None
         try:
             result = fn(**kwargs)
         except (Denied, ApprovalRequired) as exc:
-            print_decision(exc.decision)
-            return exc.decision
-        decision = session.last_decision
-        assert decision is not None
-        print_decision(decision)
-        click.echo(f"  tool returned: {result}")
+            decision = exc.decision
+        else:
+            assert session.last_decision is not None
+            decision = session.last_decision
+        say(describe_decision(decision))
+        if decision.allowed:
+            say(f"  tool returned: {result}")
+        steps.append({"step": title.strip(), "decision": decision.to_json(),
+                      "result": result if decision.allowed else None})
         return decision
 
     with guard.session(credential=issued.token, warrant=token,
@@ -114,18 +131,20 @@ def quickstart(home: Path | None) -> None:
                 to_iban="DE89370400440532013000", amount=40)
         attempt("5. policy asks a human: pay 2500 (over the 1000 approval line)",
                 send_payment, to_iban="DE89370400440532013000", amount=2500)
-        _step(f"6. revoke the task: warrant revoke --task {task_id}")
+        say(click.style(f"\n▶ 6. revoke the task: warrant revoke --task {task_id}", bold=True))
         domain.revoke(RevocationKind.TASK, task_id, "quickstart demo")
         attempt("   the same allowed call again, now with a revoked warrant", read_invoice,
                 invoice_id="INV-1042")
 
-    _step("audit log")
+    say(click.style("\n▶ audit log", bold=True))
     checkpoint = domain.checkpoint()
     report = domain.verify_audit()
-    click.echo(f"verified {report.size} records and {report.checkpoints_checked} signed "
+    say(f"verified {report.size} records and {report.checkpoints_checked} signed "
                f"checkpoint(s): root {report.root}")
-    click.echo("signed checkpoint:")
-    click.echo("  " + checkpoint.to_note().rstrip("\n").replace("\n", "\n  "))
-    domain.close()
-    click.echo(f"\nnext: `warrant --help`, `warrant audit tail --home {home}`, "
-               f"`warrant inspect --home {home} TOKEN`")
+    say("signed checkpoint:")
+    say("  " + checkpoint.to_note().rstrip("\n").replace("\n", "\n  "))
+    return {"home": str(home), "domain": domain.domain, "agent": agent.agent_id,
+            "task_id": task_id, "steps": steps,
+            "audit": {"size": report.size, "root": report.root,
+                      "checkpoints_checked": report.checkpoints_checked,
+                      "checkpoint": checkpoint.to_note()}}

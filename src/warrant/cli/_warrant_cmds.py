@@ -132,13 +132,13 @@ def revoke(task_id: str | None, agent_name: str | None, everything: bool, reason
         f"revoked {kind.value} {value}" + ("" if new else " (it already was)")))
 
 
-def print_decision(decision: Decision) -> None:
+def describe_decision(decision: Decision) -> str:
     marks = {Effect.ALLOW: "ALLOW", Effect.DENY: "DENY", Effect.NEEDS_APPROVAL: "NEEDS APPROVAL"}
-    click.echo(f"{marks[decision.effect]}  {decision.tool}  "
-               f"({decision.latency_us:.0f} µs, decision {decision.decision_id[:8]}, "
-               f"policy {decision.policy_revision})")
-    for reason in decision.reasons:
-        click.echo(f"  - [{reason.source}] {reason.message}  ({reason.code})")
+    lines = [f"{marks[decision.effect]}  {decision.tool}  "
+             f"({decision.latency_us:.0f} µs, decision {decision.decision_id[:8]}, "
+             f"policy {decision.policy_revision})"]
+    lines += [f"  - [{r.source}] {r.message}  ({r.code})" for r in decision.reasons]
+    return "\n".join(lines)
 
 
 def exit_for(decision: Decision) -> None:
@@ -182,7 +182,7 @@ def check(warrant_token: str, credential_token: str, tool: str, args_json: str,
     with opened(home) as domain:
         decision = Pipeline(domain).decide(CallRequest(
             call=call, credential=credential_token, warrant=warrant_token, proof=proof))
-    emit(decision.to_json(), as_json, lambda: print_decision(decision))
+    emit(decision.to_json(), as_json, lambda: click.echo(describe_decision(decision)))
     exit_for(decision)
 
 

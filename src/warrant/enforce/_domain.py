@@ -224,7 +224,13 @@ class TrustDomain:
             key_dir.mkdir(exist_ok=True, mode=0o700)
             key_path = key_dir / f"{name}.key"
             identity.write_private_key(key_path, private)
-        self.store.add_agent(record)
+        try:
+            self.store.add_agent(record)
+        except BaseException:
+            # Nothing partial: no key file for an agent that was not registered.
+            if key_path is not None:
+                key_path.unlink(missing_ok=True)
+            raise
         return record, key_path
 
     def agent(self, name_or_id: str) -> AgentRecord:
