@@ -13,7 +13,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -97,9 +97,7 @@ def verify_proof(
     if not isinstance(proof, str) or not proof or len(proof) > 4096:
         raise InvalidCredential("proof of possession missing or oversized")
     try:
-        if jwt.get_unverified_header(proof).get("typ") != PROOF_TYPE:
-            raise InvalidCredential("proof has the wrong token type")
-        claims = jwt.decode(
+        decoded = jwt.decode_complete(  # one parse for header and claims
             proof,
             credential.confirmation_key,
             algorithms=["EdDSA"],
@@ -107,6 +105,9 @@ def verify_proof(
         )
     except jwt.InvalidTokenError as exc:
         raise InvalidCredential(f"proof signature invalid: {exc}") from exc
+    if decoded["header"].get("typ") != PROOF_TYPE:
+        raise InvalidCredential("proof has the wrong token type")
+    claims: dict[str, Any] = decoded["payload"]
     iat = claims.get("iat")
     if not isinstance(iat, int) or abs(now - iat) > PROOF_WINDOW_SECONDS:
         raise InvalidCredential("proof timestamp outside the allowed clock skew")

@@ -84,6 +84,7 @@ class SqliteStore:
                              hint="run `warrant init` first, or check --home / $WARRANT_HOME")
         self.path = path
         self._lock = threading.RLock()
+        self._nonce_inserts = 0
         self._conn = _connect(path)
         try:
             if create:
@@ -291,15 +292,18 @@ class SqliteStore:
 
     def first_use(self, nonce: str, expires_at: float) -> bool:
         """Replay guard shared by every process using this store."""
-        now = time.time()
-        with self._tx() as c:
-            if c.execute("SELECT 1 FROM nonces WHERE nonce = ?", (nonce,)).fetchone():
-                return False
-            c.execute("INSERT INTO nonces VALUES (?, ?)", (nonce, expires_at))
-            # Prune a few expired nonces per insert so the table stays small.
-            c.execute("DELETE FROM nonces WHERE rowid IN "
-                      "(SELECT rowid FROM nonces WHERE expires_at < ? LIMIT 8)", (now,))
-        return True
+        with self._lock:
+            try:
+                # One statement is atomic on its own: it inserts, or finds the nonce taken.
+                first = self._conn.execute("INSERT OR IGNORE INTO nonces VALUES (?, ?)",
+                                           (nonce, expires_at)).rowcount == 1
+                self._nonce_inserts += 1
+                if self._nonce_inserts % 64 == 0:
+                    # Prune expired nonces now and then so the table stays small.
+                    self._conn.execute("DELETE FROM nonces WHERE expires_at < ?", (time.time(),))
+            except sqlite3.Error as exc:
+                raise StoreError(f"state database write failed: {exc}") from exc
+        return first
 
 
 class _Exhausted(Exception):  # noqa: N818 - internal signal, never escapes the store
