@@ -8,9 +8,7 @@ is the log's own cost (serialise, hash, commit, fsync), not record construction.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
+import sys
 import tempfile
 import threading
 import time
@@ -18,10 +16,13 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _timing import write_results
+
 from warrant.audit import AuditLog, AuditRecord
 from warrant.store._audit import SqliteAuditBackend
 
-RESULTS = Path(__file__).parent / "results" / "audit.json"
 KEY = Ed25519PrivateKey.generate()
 
 
@@ -124,14 +125,12 @@ def main() -> None:
         target = targets[name]
         mark = "" if target is None else ("  ok" if value >= target else "  BELOW")
         print(f"{name:<52} {value:>12,.0f} {target or '-':>9}{mark}")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "results": {k: round(v) for k, v in results.items()},
         "targets": targets,
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "quick": args.quick,
     }
-    RESULTS.write_text(json.dumps(payload, indent=2) + "\n")
+    write_results("audit", payload)
 
 
 if __name__ == "__main__":

@@ -8,44 +8,24 @@ handle on the same request; `encode only` is Warrant's Python-side work.
 
 from __future__ import annotations
 
-import gc
 import json
-import platform
 import statistics
-import time
-from collections.abc import Callable
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import cedarpy
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _timing import measure, write_results
+
 from warrant.policy import PolicyRequest, default_pack_sources, load_policy_set
 from warrant.policy._request import encode
 from warrant.types import RiskClass
 
 N = 20_000
-WARMUP = 2_000
-
-
-def measure(fn: Callable[[], object], n: int = N) -> dict[str, float]:
-    for _ in range(WARMUP):
-        fn()
-    samples = []
-    gc.disable()
-    try:
-        for _ in range(n):
-            start = time.perf_counter_ns()
-            fn()
-            samples.append(time.perf_counter_ns() - start)
-    finally:
-        gc.enable()
-    samples.sort()
-    return {
-        "p50_us": samples[n // 2] / 1000,
-        "p99_us": samples[int(n * 0.99)] / 1000,
-        "mean_us": statistics.fmean(samples) / 1000,
-    }
 
 
 def main() -> None:
@@ -71,16 +51,17 @@ def main() -> None:
     empty_ctx = {k: v for k, v in cedar_request.items() if k != "context"}
 
     rows: dict[str, dict[str, Any]] = {
-        "warrant evaluate()": measure(lambda: policy.evaluate(request)),
-        "encode only (python side)": measure(lambda: encode(request)),
+        "warrant evaluate()": measure(lambda: policy.evaluate(request), n=N),
+        "encode only (python side)": measure(lambda: encode(request), n=N),
         "raw cedarpy, handles, same request": measure(
-            lambda: cedarpy.is_authorized(raw_dict_ctx, policy.policies, entities)
+            lambda: cedarpy.is_authorized(raw_dict_ctx, policy.policies, entities), n=N
         ),
         "raw cedarpy, handles + schema": measure(
-            lambda: cedarpy.is_authorized(raw_dict_ctx, policy.policies, entities, policy.schema)
+            lambda: cedarpy.is_authorized(raw_dict_ctx, policy.policies, entities, policy.schema),
+            n=N,
         ),
         "raw cedarpy, handles, empty context": measure(
-            lambda: cedarpy.is_authorized(empty_ctx, policy.policies, entities)
+            lambda: cedarpy.is_authorized(empty_ctx, policy.policies, entities), n=N
         ),
     }
     metrics = [
@@ -93,23 +74,17 @@ def main() -> None:
         print(f"{name:40} {row['p50_us']:9.1f} {row['p99_us']:9.1f} {row['mean_us']:9.1f}")
     print("cedar-reported phases (median µs, raw call):", inside)
 
-    out = Path(__file__).parent / "results" / "policy.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(
-        json.dumps(
-            {
-                "benchmark": "policy.evaluate",
-                "n": N,
-                "policies": len(policy),
-                "revision": policy.revision,
-                "python": platform.python_version(),
-                "machine": platform.machine(),
-                "cedarpy": "4.12.2",
-                "rows": rows,
-                "cedar_phases_median_us": inside,
-            },
-            indent=2,
-        )
+    out = write_results(
+        "policy",
+        {
+            "benchmark": "policy.evaluate",
+            "n": N,
+            "policies": len(policy),
+            "revision": policy.revision,
+            "cedarpy": "4.12.2",
+            "rows": rows,
+            "cedar_phases_median_us": inside,
+        },
     )
     print(f"wrote {out}")
 

@@ -10,10 +10,7 @@ Prints a table and writes bench/results/warrants.json.
 
 from __future__ import annotations
 
-import json
-import platform
-import statistics
-import time
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,29 +18,17 @@ from pathlib import Path
 import biscuit_auth as ba
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _timing import measure, write_results
+
 from warrant.types import ToolCall
 from warrant.warrants import attenuate_warrant, mint_warrant, parse_tool_spec, verify_warrant
 from warrant.warrants._datalog import clear_parse_cache
 
 DOMAIN = "acme.example"
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
-RESULTS = Path(__file__).parent / "results" / "warrants.json"
-
-
-def measure(fn: Callable[[], object], runs: int) -> dict[str, float]:
-    for _ in range(min(200, runs // 5)):
-        fn()
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter_ns()
-        fn()
-        samples.append((time.perf_counter_ns() - start) / 1000)
-    samples.sort()
-    return {
-        "p50_us": round(statistics.median(samples), 1),
-        "p99_us": round(samples[int(len(samples) * 0.99) - 1], 1),
-        "runs": runs,
-    }
+WARMUP = 200  # warm-up calls before every case
 
 
 def tokens() -> tuple[Ed25519PrivateKey, str, str]:
@@ -105,36 +90,35 @@ def main() -> None:
         return run
 
     rows = {
-        "verify 0 attenuations (cold)": measure(cold(root), 2000),
+        "verify 0 attenuations (cold)": measure(cold(root), n=2000, warmup=WARMUP),
         "verify 0 attenuations (warm)": measure(
-            lambda: verify_warrant(root, pub, domain=DOMAIN, now=NOW), 2000
+            lambda: verify_warrant(root, pub, domain=DOMAIN, now=NOW), n=2000, warmup=WARMUP
         ),
-        "verify 3 attenuations (cold)": measure(cold(attenuated), 2000),
+        "verify 3 attenuations (cold)": measure(cold(attenuated), n=2000, warmup=WARMUP),
         "verify 3 attenuations (warm)": measure(
-            lambda: verify_warrant(attenuated, pub, domain=DOMAIN, now=NOW), 2000
+            lambda: verify_warrant(attenuated, pub, domain=DOMAIN, now=NOW), n=2000, warmup=WARMUP
         ),
-        "raw biscuit parse+authorize, 0 att.": measure(lambda: raw_biscuit(root, bpub, call), 2000),
+        "raw biscuit parse+authorize, 0 att.": measure(
+            lambda: raw_biscuit(root, bpub, call), n=2000, warmup=WARMUP
+        ),
         "raw biscuit parse+authorize, 3 att.": measure(
-            lambda: raw_biscuit(attenuated, bpub, call), 2000
+            lambda: raw_biscuit(attenuated, bpub, call), n=2000, warmup=WARMUP
         ),
         "raw biscuit parse only, 3 att.": measure(
-            lambda: ba.Biscuit.from_base64(attenuated, bpub), 2000
+            lambda: ba.Biscuit.from_base64(attenuated, bpub), n=2000, warmup=WARMUP
         ),
-        "Warrant.check (allowed call)": measure(lambda: warrant.check(call, now=NOW), 20000),
-        "Warrant.check (no now: reads clock)": measure(lambda: warrant.check(call), 20000),
+        "Warrant.check (allowed call)": measure(
+            lambda: warrant.check(call, now=NOW), n=20_000, warmup=WARMUP
+        ),
+        "Warrant.check (no now: reads clock)": measure(
+            lambda: warrant.check(call), n=20_000, warmup=WARMUP
+        ),
     }
     print(f"{'operation':40} {'p50 µs':>9} {'p99 µs':>9}")
     for name, row in rows.items():
-        print(f"{name:40} {row['p50_us']:>9} {row['p99_us']:>9}")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    report = {
-        "python": platform.python_version(),
-        "machine": platform.machine(),
-        "token_chars": {"0": len(root), "3": len(attenuated)},
-        "results": rows,
-    }
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {RESULTS}")
+        print(f"{name:40} {row['p50_us']:>9.1f} {row['p99_us']:>9.1f}")
+    report = {"token_chars": {"0": len(root), "3": len(attenuated)}, "results": rows}
+    print(f"wrote {write_results('warrants', report)}")
 
 
 if __name__ == "__main__":
