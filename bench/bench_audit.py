@@ -60,10 +60,12 @@ def appends_single(tmp: Path, n: int) -> float:
         return n / (time.perf_counter() - start)
 
 
-def appends_threaded(tmp: Path, name: str, threads: int, per_thread: int, max_batch: int) -> float:
+def appends_threaded(
+    tmp: Path, name: str, threads: int, per_thread: int, max_batch: int, *, durable: bool = True
+) -> float:
     records = [[record(t * per_thread + i) for i in range(per_thread)] for t in range(threads)]
     barrier = threading.Barrier(threads + 1)
-    with open_log(tmp, name, durable=True, max_batch=max_batch) as log:
+    with open_log(tmp, name, durable=durable, max_batch=max_batch) as log:
 
         def worker(mine: list[AuditRecord]) -> None:
             barrier.wait()
@@ -106,6 +108,9 @@ def main() -> None:
         tmp = Path(d)
         results = {
             "appends_per_s_unsynced_1_thread": appends_single(tmp, 30_000 // scale),
+            "appends_per_s_unsynced_group_commit_16_threads": appends_threaded(
+                tmp, "unsynced-group", 16, 3_000 // scale, max_batch=1024, durable=False
+            ),
             "appends_per_s_durable_group_commit_16_threads": appends_threaded(
                 tmp, "group", 16, 1_000 // scale, max_batch=1024
             ),
@@ -116,6 +121,7 @@ def main() -> None:
         }
     targets = {
         "appends_per_s_unsynced_1_thread": 20_000,
+        "appends_per_s_unsynced_group_commit_16_threads": 20_000,
         "appends_per_s_durable_group_commit_16_threads": 5_000,
         "appends_per_s_durable_no_group_commit_16_threads": None,
         "verify_records_per_s_200k": 100_000,

@@ -21,7 +21,7 @@ SURFACES = {
         "SCHEMA_FILE", "ApprovalRequired", "CallContext", "CallRequest", "Denied", "Guard",
         "GuardSession", "Pipeline", "Stage", "TrustDomain", "default_stages", "redact_arguments",
     },
-    "warrant.store": {"TOTAL", "SqliteAuditBackend", "SqliteStore"},
+    "warrant.store": {"TOTAL", "SqliteAuditBackend", "SqliteStore", "StateStore"},
 }
 
 

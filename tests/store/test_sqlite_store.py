@@ -97,3 +97,10 @@ def test_a_read_only_database_refuses_writes_with_a_store_error(tmp_path: Path) 
     with pytest.raises(StoreError, match=r"write failed|unavailable"):
         store.revoke(RevocationKind.TASK, "t", time.time(), "x")
     assert store.revoked(task_id="t", agent_id=None, credential_id=None) is None
+
+
+def test_the_sqlite_store_implements_the_state_store_interface(tmp_path: Path) -> None:
+    from warrant.store import StateStore
+
+    store: StateStore = SqliteStore(tmp_path / "s.db", create=True)  # checked by mypy
+    assert store.list_agents() == []

@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from warrant import audit, identity, policy, warrants
 from warrant.config import CONFIG_FILE, DomainConfig, load_config, render_config
 from warrant.errors import AuditIntegrityError, IdentityError, StateError
-from warrant.store import SqliteAuditBackend, SqliteStore
+from warrant.store import SqliteAuditBackend, SqliteStore, StateStore
 from warrant.types import AgentRecord, RevocationKind
 
 STATE_DB = "state.db"
@@ -67,7 +67,7 @@ class TrustDomain:
     """An opened trust domain. Close it (or use `with`) to flush the audit log."""
 
     def __init__(self, home: Path, config: DomainConfig, keys: identity.DomainKeys,
-                 store: SqliteStore, audit_log: audit.AuditLog, policies: policy.CompiledPolicy):
+                 store: StateStore, audit_log: audit.AuditLog, policies: policy.CompiledPolicy):
         self.home = home
         self.config = config
         self.keys = keys

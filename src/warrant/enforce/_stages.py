@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from warrant import identity, warrants
 from warrant.errors import InvalidCredential, InvalidWarrant
 from warrant.policy import CompiledPolicy, PolicyRequest
-from warrant.store import SqliteStore
+from warrant.store import StateStore
 from warrant.types import AgentRecord, AgentStatus, Effect, RiskClass
 
 from ._context import CallContext
@@ -57,7 +57,7 @@ class Authenticate:
     which `CheckRevocation` reads on every decision.
     """
 
-    def __init__(self, store: SqliteStore, domain: str, key: Ed25519PublicKey,
+    def __init__(self, store: StateStore, domain: str, key: Ed25519PublicKey,
                  replay_guard: identity.ReplayGuard):
         self._store, self._domain, self._key = store, domain, key
         self._replay_guard = replay_guard
@@ -145,7 +145,7 @@ class VerifyWarrant:
 class CheckRevocation:
     """The task, the agent, the credential and the whole domain are not revoked."""
 
-    def __init__(self, store: SqliteStore):
+    def __init__(self, store: StateStore):
         self._store = store
 
     def __call__(self, ctx: CallContext) -> Effect | None:
@@ -172,7 +172,7 @@ def check_scope(ctx: CallContext) -> Effect | None:
 class LookUpTool:
     """The tool is in the domain's catalogue (its risk class is what policy sees)."""
 
-    def __init__(self, store: SqliteStore):
+    def __init__(self, store: StateStore):
         self._store = store
 
     def __call__(self, ctx: CallContext) -> Effect | None:
@@ -223,7 +223,7 @@ class EvaluatePolicy:
 class ConsumeBudget:
     """Count the call against the warrant's budgets; only calls about to run are counted."""
 
-    def __init__(self, store: SqliteStore):
+    def __init__(self, store: StateStore):
         self._store = store
 
     def __call__(self, ctx: CallContext) -> Effect | None:

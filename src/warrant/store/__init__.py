@@ -6,6 +6,7 @@ same methods for multi-node deployments.
 """
 
 from ._audit import SqliteAuditBackend
+from ._interface import StateStore
 from ._sqlite import TOTAL, SqliteStore
 
-__all__ = ["TOTAL", "SqliteAuditBackend", "SqliteStore"]
+__all__ = ["TOTAL", "SqliteAuditBackend", "SqliteStore", "StateStore"]
