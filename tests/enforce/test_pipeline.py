@@ -326,4 +326,6 @@ def test_expired_or_revoked_never_authorises(domain: TrustDomain, revocation: st
     elif seconds_later < 590:
         assert decision.effect is Effect.ALLOW
     if revocation == "all":
-        domain.store._conn.execute("DELETE FROM revocations WHERE kind = 'all'")
+        # Lift the kill switch behind Warrant's back so the next example starts clean.
+        with sqlite3.connect(domain.home / "state.db") as conn:
+            conn.execute("DELETE FROM revocations WHERE kind = 'all'")
