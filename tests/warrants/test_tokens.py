@@ -294,3 +294,13 @@ def test_to_json_is_plain_json_with_effective_grants() -> None:
     assert data["tools"][2]["name"] == "transfer"
     assert data["tools"][2]["budget"] == 5
     assert data["depth_remaining"] == 3
+
+
+def test_a_server_tool_is_granted_only_by_its_qualified_name() -> None:
+    token = mint_warrant(ROOT_KEY, domain=DOMAIN, task_id="t-1", agent=AGENT,
+                         tools=[parse_tool_spec("github/create_issue")], on_behalf_of=None,
+                         total_budget=None, expires_at=NOW + HOUR, now=NOW)
+    warrant = verify_warrant(token, ROOT_PUBLIC, domain=DOMAIN, now=NOW)
+    assert warrant.check(ToolCall("create_issue", {}, server="github"), now=NOW) == ()
+    denied = warrant.check(ToolCall("create_issue", {}, server="gitlab"), now=NOW)
+    assert [r.code for r in denied] == ["warrant.tool-not-granted"]

@@ -153,9 +153,12 @@ class Warrant:
             reasons.append(
                 Reason("warrant.expired", f"the warrant expired at {self.expires_at}", _SOURCE)
             )
-        rules = self._rules.get(call.tool)
+        # A server's tool is granted by its qualified name (`github/create_issue`),
+        # so a grant for one server's tool never covers another server's namesake.
+        name = call.qualified_name
+        rules = self._rules.get(name)
         if rules is None:
-            message = f"tool `{call.tool}` is not granted by the warrant for task `{self.task_id}`"
+            message = f"tool `{name}` is not granted by the warrant for task `{self.task_id}`"
             reasons.append(Reason("warrant.tool-not-granted", message, _SOURCE))
             return tuple(reasons)
         arguments = call.arguments
