@@ -14,7 +14,9 @@ Cases, all on the same machine in the same process:
 - `decision (durable audit)`: the session path with fsync'ed group commit.
 - `raw cedarpy`: `cedarpy.is_authorized` with pre-parsed PolicySet and Entities
   handles on the equivalent request (Warrant's policy stage alone, minus encoding).
-- `AGT policy`: Agent Governance Toolkit evaluating an equivalent rule set.
+- `Warrant policy stage, AGT's 5 rules`: `CompiledPolicy.evaluate` on the same rule set
+  the AGT baseline uses (bench/agt_baseline.py), in Cedar.
+- `AGT policy evaluation`: Agent Governance Toolkit's `PolicyEvaluator` on that rule set.
 - `credential verify (uncached)` and `warrant verify (3 attenuations)`.
 Writes bench/results/decision.json.
 """
@@ -36,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _timing import measure, table, write_results
 
-from warrant import identity, warrants
+from warrant import identity, policy, warrants
 from warrant.enforce import CallRequest, Guard, Pipeline, TrustDomain
 from warrant.types import RiskClass, ToolCall, ToolInfo
 
@@ -147,6 +149,41 @@ def attenuated_case(domain: TrustDomain) -> Callable[[], object]:
                                            now=dt.datetime.now(dt.UTC))
 
 
+#: The rule set shared with the AGT baseline (bench/agt_baseline.py), in Cedar.
+FIVE_RULES = """
+@id("r.read-only")
+permit (principal, action == Warrant::Action::"call_tool", resource)
+when { resource.risk_class == "read-only" };
+@id("r.write-and-send")
+permit (principal, action == Warrant::Action::"call_tool", resource)
+when { resource.risk_class == "write" || resource.risk_class == "external-communication" };
+@id("r.small-payments")
+permit (principal, action == Warrant::Action::"call_tool", resource)
+when { resource.risk_class == "money-movement" && context.num_args.hasTag("amount") &&
+       context.num_args.getTag("amount") <= 1000 };
+@id("r.no-destructive")
+forbid (principal, action == Warrant::Action::"call_tool", resource)
+when { resource.risk_class == "destructive" };
+"""
+
+
+def five_rules_case() -> Callable[[], object]:
+    """Warrant's policy stage (encoding + Cedar + combining) on the AGT-equivalent rules."""
+    compiled = policy.load_policy_set([("five.cedar", FIVE_RULES)],
+                                      schema=policy.default_schema_text())
+    request = policy.PolicyRequest(
+        agent="spiffe://bench.example/agent/payer", tool="transfer",
+        risk_class=RiskClass.MONEY_MOVEMENT, arguments={"amount": 50, "currency": "EUR"},
+        agent_attrs={"owner": "finance", "risk_tier": "standard"})
+
+    def run() -> object:
+        result = compiled.evaluate(request)
+        assert result.allowed, result
+        return result
+
+    return run
+
+
 def agt_case() -> Callable[[], object] | None:
     try:
         # Optional: only when the bench extra is installed.
@@ -154,10 +191,10 @@ def agt_case() -> Callable[[], object] | None:
     except ImportError as exc:
         print(f"AGT baseline unavailable ({exc}); install with pip install -e '.[bench]'")
         return None
-    evaluate = build_agt_evaluator()
+    evaluator = build_agt_evaluator()
 
     def run() -> object:
-        allowed = evaluate("transfer", {"amount": 50, "currency": "EUR"})
+        allowed = evaluator.evaluate("transfer", {"amount": 50, "currency": "EUR"})
         assert allowed
         return allowed
 
@@ -175,6 +212,7 @@ def main() -> None:
         rows.append(("decision (durable audit)", measure(session_case(durable), n=1_000,
                                                          warmup=100)))
         rows.append(("raw cedarpy (pre-parsed)", measure(raw_cedar_case(fast))))
+        rows.append(("Warrant policy stage, AGT's 5 rules", measure(five_rules_case())))
         agt = agt_case()
         if agt is not None:
             rows.append(("AGT policy evaluation", measure(agt)))

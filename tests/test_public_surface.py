@@ -21,7 +21,8 @@ SURFACES = {
         "SCHEMA_FILE", "ApprovalRequired", "CallContext", "CallRequest", "Denied", "Guard",
         "GuardSession", "Pipeline", "Stage", "TrustDomain", "default_stages", "redact_arguments",
     },
-    "warrant.store": {"TOTAL", "SqliteAuditBackend", "SqliteStore", "StateStore"},
+    "warrant.store": {"TOTAL", "Approval", "ApprovalStore", "SqliteAuditBackend", "SqliteStore",
+                      "StateStore"},
 }
 
 

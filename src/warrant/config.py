@@ -33,6 +33,8 @@ class DomainConfig(BaseModel):
     credential_ttl_seconds: int = Field(default=600, gt=0, le=3600)
     #: Default lifetime of task warrants, in seconds.
     warrant_ttl_seconds: int = Field(default=900, gt=0, le=86400)
+    #: How long a held call waits for a human, and an approval stays usable, in seconds.
+    approval_ttl_seconds: int = Field(default=900, gt=0, le=7 * 86400)
     #: "full" fsyncs every group commit (survives power loss); "normal" survives a
     #: process kill but not an OS crash.
     audit_durability: Literal["full", "normal"] = "full"

@@ -139,3 +139,22 @@ def test_attenuate_narrows_a_warrant_for_a_sub_agent_and_refuses_to_widen(home: 
     assert "transfer" not in described["tools"]
     out = warrant(home, "attenuate", narrowed, "--tool", "transfer", expect=2)
     assert "error:" in out
+
+
+def test_a_held_call_is_approved_by_a_person_and_then_runs_once(home: Path) -> None:
+    cred = json.loads(warrant(home, "credential", "issue", "billing", "--json"))["token"]
+    token = json.loads(warrant(home, "mint", "--agent", "billing", "--task", "big payment",
+                               "--tool", "transfer:amount=0..5000", "--json"))["token"]
+    key = str(home / "agents" / "billing.key")
+    call = ["check", "--warrant", token, "--credential", cred, "--agent-key", key,
+            "--tool", "transfer", "--args", '{"amount": 2500}', "--json"]
+    held = json.loads(warrant(home, *call, expect=3))
+    assert held["effect"] == "needs-approval"
+    (pending,) = json.loads(warrant(home, "approvals", "list", "--json"))
+    assert pending["tool"] == "transfer" and pending["arguments"] == {"amount": 2500}
+    warrant(home, "approvals", "approve", pending["approval_id"], "--by", "user:alice")
+    assert json.loads(warrant(home, *call))["effect"] == "allow"
+    assert json.loads(warrant(home, *call, expect=3))["effect"] == "needs-approval"
+    out = warrant(home, "approvals", "approve", pending["approval_id"], "--by",
+                  "spiffe://acme.example/agent/billing", expect=2)
+    assert "must name a person" in out

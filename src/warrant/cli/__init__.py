@@ -10,6 +10,7 @@ import click
 
 from warrant.errors import WarrantError
 
+from ._approval_cmds import approvals_group
 from ._audit_cmds import audit_group
 from ._common import EXIT_ERROR, fail
 from ._identity_cmds import agent, credential, init
@@ -49,7 +50,7 @@ def main(verbose: bool) -> None:
 
 
 for command in (init, agent, credential, mint, attenuate, inspect, revoke, check,
-                policy_group, audit_group, tools_group, quickstart):
+                policy_group, audit_group, tools_group, approvals_group, quickstart):
     main.add_command(command)
 
 __all__ = ["main"]

@@ -29,8 +29,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from warrant import audit, identity, policy, warrants
 from warrant.config import CONFIG_FILE, DomainConfig, load_config, render_config
-from warrant.errors import AuditIntegrityError, IdentityError, StateError
-from warrant.store import SqliteAuditBackend, SqliteStore, StateStore
+from warrant.errors import AuditIntegrityError, IdentityError, StateError, StoreError
+from warrant.store import Approval, SqliteAuditBackend, SqliteStore, StateStore
 from warrant.types import AgentRecord, RevocationKind
 
 STATE_DB = "state.db"
@@ -312,6 +312,24 @@ class TrustDomain:
         self.record_admin("revoke", {"kind": kind.value, "value": value, "reason": reason})
         return self.store.revoke(kind, value, time.time(), reason)
 
+
+    def decide_approval(self, approval_id: str, *, approve: bool, by: str,
+                        note: str | None = None) -> Approval:
+        """A human approves or denies a held call; audited before it takes effect.
+
+        `by` names the human (`user:alice`). Agent identities are refused: an agent
+        can never approve a call, its own or another's.
+        """
+        if not by.startswith("user:") or len(by) < 6 or any(c.isspace() for c in by):
+            raise IdentityError(f"approver `{by}` must name a person as `user:NAME`",
+                                hint="agents (spiffe:// IDs) can never approve calls")
+        self.record_admin("approval.approve" if approve else "approval.deny",
+                          {"approval_id": approval_id, "by": by, "note": note})
+        try:
+            return self.store.approvals.decide(approval_id, approve=approve, by=by,
+                                               now=time.time(), note=note)
+        except StoreError as exc:
+            raise IdentityError(exc.message) from exc
 
     def mint(self, *, agent: str, task: str, tools: Sequence[warrants.ToolGrant],
              on_behalf_of: str | None = None, total_budget: int | None = None,

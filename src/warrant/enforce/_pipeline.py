@@ -31,6 +31,7 @@ from ._stages import (
     ConsumeBudget,
     EvaluatePolicy,
     LookUpTool,
+    ResolveApproval,
     VerifyWarrant,
     check_scope,
 )
@@ -39,7 +40,7 @@ log = logging.getLogger("warrant.enforce")
 
 
 def default_stages(domain: TrustDomain, replay_guard: identity.ReplayGuard) -> list[Stage]:
-    """authenticate → warrant → revocation → scope → catalogue → policy → budget."""
+    """authenticate → warrant → revocation → scope → catalogue → policy → approval → budget."""
     return [
         Authenticate(domain.store, domain.domain, domain.public_key, replay_guard),
         VerifyWarrant(domain.domain, domain.public_key),
@@ -47,6 +48,7 @@ def default_stages(domain: TrustDomain, replay_guard: identity.ReplayGuard) -> l
         check_scope,
         LookUpTool(domain.store),
         EvaluatePolicy(domain.policies),
+        ResolveApproval(domain.store, domain.config.approval_ttl_seconds),
         ConsumeBudget(domain.store),
     ]
 

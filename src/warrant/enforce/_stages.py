@@ -18,9 +18,10 @@ from warrant import identity, warrants
 from warrant.errors import InvalidCredential, InvalidWarrant
 from warrant.policy import CompiledPolicy, PolicyRequest
 from warrant.store import StateStore
-from warrant.types import AgentRecord, AgentStatus, Effect, RiskClass
+from warrant.types import AgentRecord, AgentStatus, Effect, Reason, RiskClass
 
 from ._context import CallContext
+from ._redact import redact_arguments
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -218,6 +219,45 @@ class EvaluatePolicy:
                 ctx.effect = Effect.DENY
                 ctx.reasons.extend(result.reasons)
                 return Effect.DENY
+
+
+class ResolveApproval:
+    """A call policy holds for a human: use a matching approval once, else hold it.
+
+    The approval is bound to the exact call (agent, task, qualified tool name,
+    argument digest); the retried call after approval consumes it atomically, so
+    it goes through once. An agent cannot approve: deciding happens only through
+    `warrant approvals`, which agents' credentials never reach.
+    """
+
+    def __init__(self, store: StateStore, ttl_seconds: int):
+        self._store, self._ttl = store, ttl_seconds
+
+    def __call__(self, ctx: CallContext) -> Effect | None:
+        if ctx.effect is not Effect.NEEDS_APPROVAL:
+            return None
+        assert ctx.agent is not None
+        assert ctx.warrant is not None
+        call = ctx.request.call
+        key = {"agent_id": ctx.agent.agent_id, "task_id": ctx.warrant.task_id,
+               "tool": call.qualified_name, "argument_digest": call.argument_digest()}
+        used = self._store.approvals.consume(**key, now=ctx.now)
+        if used is not None:
+            ctx.effect = Effect.ALLOW
+            ctx.reasons.append(Reason(
+                "approval.granted",
+                f"approved by {used.decided_by} (`{used.approval_id}`), used once", "approval"))
+            return None
+        held = self._store.approvals.hold(
+            **key, arguments=redact_arguments(call.arguments_json()),
+            reasons=[r.to_json() for r in ctx.reasons], decision_id=ctx.decision_id,
+            now=ctx.now, ttl_seconds=self._ttl)
+        ctx.reasons.append(Reason(
+            "approval.pending",
+            f"held for human approval as `{held.approval_id}` "
+            f"(`warrant approvals approve {held.approval_id}`), then retry the same call",
+            "approval"))
+        return None
 
 
 class ConsumeBudget:

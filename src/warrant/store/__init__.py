@@ -5,8 +5,9 @@ Everything persistent sits behind this package; PostgreSQL will implement the
 same methods for multi-node deployments.
 """
 
+from ._approvals import Approval
 from ._audit import SqliteAuditBackend
-from ._interface import StateStore
+from ._interface import ApprovalStore, StateStore
 from ._sqlite import TOTAL, SqliteStore
 
-__all__ = ["TOTAL", "SqliteAuditBackend", "SqliteStore", "StateStore"]
+__all__ = ["TOTAL", "Approval", "ApprovalStore", "SqliteAuditBackend", "SqliteStore", "StateStore"]

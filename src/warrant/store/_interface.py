@@ -7,13 +7,32 @@ the decision path turns into a deny.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from warrant.types import AgentRecord, RevocationKind, ToolInfo
 
+from ._approvals import Approval
+
+
+class ApprovalStore(Protocol):
+    """Held calls and humans' answers; see `_approvals` for the semantics."""
+
+    def hold(self, *, agent_id: str, task_id: str, tool: str, argument_digest: str,
+             arguments: dict[str, Any], reasons: list[dict[str, str]], decision_id: str,
+             now: float, ttl_seconds: float) -> Approval: ...
+    def consume(self, *, agent_id: str, task_id: str, tool: str, argument_digest: str,
+                now: float) -> Approval | None: ...
+    def decide(self, approval_id: str, *, approve: bool, by: str, now: float,
+               note: str | None) -> Approval: ...
+    def get(self, approval_id: str) -> Approval | None: ...
+    def list(self, *, pending_only: bool, now: float) -> list[Approval]: ...
+
 
 class StateStore(Protocol):
-    """Agents, credentials, revocations, the tool catalogue, budgets and nonces."""
+    """Agents, credentials, revocations, the tool catalogue, budgets, nonces, approvals."""
+
+    @property
+    def approvals(self) -> ApprovalStore: ...
 
     def close(self) -> None: ...
 

@@ -23,6 +23,8 @@ from typing import Any
 from warrant.errors import IdentityError, StoreError
 from warrant.types import AgentRecord, AgentStatus, RevocationKind, RiskClass, ToolInfo
 
+from ._approvals import APPROVALS_SCHEMA, SqliteApprovals
+
 SCHEMA_VERSION = 1
 
 #: A fetched row. SQLite values are dynamically typed, so columns are `Any` and
@@ -104,6 +106,18 @@ class SqliteStore:
             raise StoreError(
                 f"state database `{path}` has schema version "
                 f"{row[0] if row else 'none'}, expected {SCHEMA_VERSION}")
+        try:
+            # Tables added within schema version 1 are created when missing.
+            self._conn.executescript(_SCHEMA + APPROVALS_SCHEMA)
+        except sqlite3.Error as exc:
+            self._conn.close()
+            raise StoreError(f"state database `{path}` could not be prepared: {exc}") from exc
+        self._approvals = SqliteApprovals(self._conn, self._lock)
+
+    @property
+    def approvals(self) -> SqliteApprovals:
+        """Held calls waiting for a human (see `_approvals`)."""
+        return self._approvals
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
