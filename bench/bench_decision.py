@@ -217,7 +217,7 @@ def main() -> None:
         if agt is not None:
             rows.append(("AGT policy evaluation", measure(agt)))
         rows.append(("credential verify (uncached)", measure(credential_case(fast), n=5_000)))
-        rows.append(("warrant verify (3 attenuations)", measure(attenuated_case(fast),
+        rows.append(("warrant verify, 3 attenuations (warm)", measure(attenuated_case(fast),
                                                                 n=5_000)))
         fast.close()
         durable.close()
