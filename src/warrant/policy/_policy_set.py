@@ -10,7 +10,8 @@ NEEDS_APPROVAL when every determining permit is `@effect("needs-approval")`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import json
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -19,6 +20,7 @@ import cedarpy
 from warrant.errors import PolicyError
 from warrant.policy._compile import Compiled, PolicyInfo, compile_sources
 from warrant.policy._request import (
+    CONTEXT_KEYS,
     EMPTY_ARGUMENTS,
     PolicyRequest,
     PolicyResult,
@@ -43,6 +45,8 @@ class CompiledPolicy:
     policies: cedarpy.PolicySet = field(repr=False)
     schema: cedarpy.Schema = field(repr=False)
     info: Mapping[str, PolicyInfo] = field(repr=False)
+    #: Context attributes some policy mentions; only these are sent to Cedar.
+    context_keys: frozenset[str] = field(default=CONTEXT_KEYS, repr=False)
     _entity_cache: dict[tuple[object, ...], tuple[cedarpy.Entities, cedarpy.Entities]] = field(
         default_factory=dict, repr=False, compare=False
     )
@@ -59,7 +63,8 @@ class CompiledPolicy:
         """Decide `request`. Pure: no I/O, never raises (a failure is DENY, `policy.error`)."""
         try:
             entities = self._entities(request)
-            answer = cedarpy.is_authorized(cedar_request(request), self.policies, entities)
+            answer = cedarpy.is_authorized(cedar_request(request, self.context_keys),
+                                           self.policies, entities)
             decision = str(answer.decision.value)
             determining = [str(p) for p in answer.diagnostics.reasons]
             errors = [str(e) for e in answer.diagnostics.errors]
@@ -179,4 +184,18 @@ def load_policy_set(sources: Sources, *, schema: str | None = None) -> CompiledP
         policies=compiled.policies,
         schema=compiled.schema,
         info=MappingProxyType(dict(compiled.info)),
+        context_keys=mentioned_context_keys(compiled.info.values()),
     )
+
+
+def mentioned_context_keys(policies: Iterable[PolicyInfo]) -> frozenset[str]:
+    """Context attributes that any policy could read.
+
+    INVARIANT: an over-approximation. A key is kept if its name appears as a
+    string anywhere in any policy's JSON form (attribute access, `has`, even a
+    string literal), so a policy can never miss an attribute it reads — which
+    matters for `context has x`, where a missing attribute would silently be
+    false instead of an error.
+    """
+    text = json.dumps([p.est for p in policies])
+    return frozenset(k for k in CONTEXT_KEYS if f'"{k}"' in text)

@@ -236,8 +236,19 @@ EMPTY_ARGUMENTS = json.dumps(
 )
 
 
-def cedar_request(request: PolicyRequest) -> dict[str, Any]:
-    """The Cedar request for `request`, its context already JSON text."""
+#: Every attribute of the `call_tool` context, as the schema declares it.
+CONTEXT_KEYS = frozenset({"task_id", "on_behalf_of", "chain", "chain_length", "args",
+                          "num_args", "labels", "hour", "weekday", "risk_score",
+                          "budget_remaining"})
+
+
+def cedar_request(request: PolicyRequest,
+                  keep: frozenset[str] = CONTEXT_KEYS) -> dict[str, Any]:
+    """The Cedar request for `request`, its context already JSON text.
+
+    `keep` limits the context to the attributes the loaded policies can read
+    (cedarpy parses the context on every call, so unread attributes cost time).
+    """
     now = request.now.astimezone(UTC)
     context = {
         "task_id": request.task_id,
@@ -252,6 +263,8 @@ def cedar_request(request: PolicyRequest) -> dict[str, Any]:
         "risk_score": _clamp(request.risk_score),
         "budget_remaining": _clamp(request.budget_remaining),
     }
+    if keep is not CONTEXT_KEYS:
+        context = {k: v for k, v in context.items() if k in keep}
     return {
         "principal": {"type": "Warrant::Agent", "id": request.agent},
         "action": {"type": "Warrant::Action", "id": request.action},
