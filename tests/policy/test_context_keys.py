@@ -1,4 +1,4 @@
-"""Only context attributes the policies mention are sent to Cedar — and none they read is dropped."""
+"""Cedar gets only the context attributes policies mention, and never loses one they read."""
 
 from __future__ import annotations
 

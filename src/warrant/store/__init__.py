@@ -8,6 +8,16 @@ same methods for multi-node deployments.
 from ._approvals import Approval
 from ._audit import SqliteAuditBackend
 from ._interface import ApprovalStore, StateStore
+from ._pins import SqlitePins, ToolPin
 from ._sqlite import TOTAL, SqliteStore
 
-__all__ = ["TOTAL", "Approval", "ApprovalStore", "SqliteAuditBackend", "SqliteStore", "StateStore"]
+__all__ = [
+    "TOTAL",
+    "Approval",
+    "ApprovalStore",
+    "SqliteAuditBackend",
+    "SqlitePins",
+    "SqliteStore",
+    "StateStore",
+    "ToolPin",
+]
