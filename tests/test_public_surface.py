@@ -21,6 +21,11 @@ SURFACES = {
         "SCHEMA_FILE", "ApprovalRequired", "CallContext", "CallRequest", "Denied", "Guard",
         "GuardSession", "Pipeline", "Stage", "TrustDomain", "default_stages", "redact_arguments",
     },
+    "warrant.sandbox": {
+        "BUILTIN_PROFILES", "DEFAULT_PROFILE", "SandboxError", "SandboxLimits", "SandboxProfile",
+        "SandboxProfileError", "SandboxRefused", "SandboxResult", "SandboxUnavailable",
+        "SandboxViolation", "get_profile", "load_profiles", "parse_profiles", "run_sandboxed",
+    },
     "warrant.store": {"TOTAL", "Approval", "ApprovalStore", "SqliteAuditBackend", "SqliteStore",
                       "StateStore"},
 }

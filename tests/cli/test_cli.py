@@ -158,3 +158,20 @@ def test_a_held_call_is_approved_by_a_person_and_then_runs_once(home: Path) -> N
     out = warrant(home, "approvals", "approve", pending["approval_id"], "--by",
                   "spiffe://acme.example/agent/billing", expect=2)
     assert "must name a person" in out
+
+
+@pytest.mark.claim("sandbox.no-network")
+def test_a_sandbox_violation_from_the_command_line_lands_in_the_audit_log(home: Path) -> None:
+    import shutil
+
+    if shutil.which("bwrap") is None and os.environ.get("CI") != "true":
+        pytest.skip("bubblewrap is not installed (scripts/install-system-deps installs it)")
+    script = "import socket; socket.create_connection(('127.0.0.1', 5432), timeout=2)"
+    env = {**os.environ, "WARRANT_HOME": str(home)}
+    proc = subprocess.run([sys.executable, "-m", "warrant", "sandbox", "run", "--json", "--",
+                           "/usr/bin/python3", "-c", script], capture_output=True, text=True,
+                          env=env, timeout=60, check=False)
+    result = json.loads(proc.stdout)
+    assert proc.returncode != 0 and result["audited"] is True
+    tail = json.loads(warrant(home, "audit", "tail", "-n", "5", "--json"))
+    assert any(r["tool"] == "sandbox.violation" for r in tail)

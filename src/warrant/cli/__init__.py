@@ -16,6 +16,7 @@ from ._common import EXIT_ERROR, fail
 from ._identity_cmds import agent, credential, init
 from ._policy_cmds import policy_group
 from ._quickstart import quickstart
+from ._sandbox_cmds import sandbox_group
 from ._tools_cmds import tools_group
 from ._warrant_cmds import attenuate, check, inspect, mint, revoke
 
@@ -50,7 +51,8 @@ def main(verbose: bool) -> None:
 
 
 for command in (init, agent, credential, mint, attenuate, inspect, revoke, check,
-                policy_group, audit_group, tools_group, approvals_group, quickstart):
+                policy_group, audit_group, tools_group, approvals_group, sandbox_group,
+                quickstart):
     main.add_command(command)
 
 __all__ = ["main"]

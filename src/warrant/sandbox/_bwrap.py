@@ -1,0 +1,109 @@
+"""The bubblewrap command line for a profile, and the check that bubblewrap works here.
+
+What the command sees: the base system (/usr and its /bin, /lib links) and a
+few /etc files the dynamic linker needs, all read-only; a private tmpfs /tmp;
+its own /proc and a minimal /dev; a new user, PID, mount, IPC, UTS, cgroup and
+network namespace (only loopback, nothing listening); no capabilities; no
+further user namespaces; an empty environment plus what the caller allows.
+Nothing else of the host exists inside: not /root, /home, /etc/shadow, the
+Warrant home or the caller's working directory.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+from collections.abc import Mapping, Sequence
+
+from ._errors import SandboxUnavailable
+from ._profile import SandboxProfile
+
+#: The host uid/gid the sandbox runs as when Warrant runs as root: an unprivileged
+#: host identity makes the kernel enforce RLIMIT_NPROC (never enforced for root)
+#: and means even a mount-namespace escape lands as `nobody`.
+NOBODY = 65534
+#: Inside the sandbox the command always sees this uid/gid.
+SANDBOX_ID = 65534
+WORKSPACE = "/workspace"
+#: Directories of the base system: bound read-only, or recreated as symlinks when
+#: the host has them as symlinks (merged /usr).
+_BASE_DIRS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+#: /etc files the dynamic linker and most tools need; nothing with secrets.
+_ETC_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/alternatives",
+              "/etc/localtime")
+
+
+def find_bwrap(bwrap_path: str | None = None) -> str:
+    """The bubblewrap executable, or `SandboxUnavailable` saying how to install it."""
+    found = bwrap_path if bwrap_path and os.access(bwrap_path, os.X_OK) else (
+        None if bwrap_path else shutil.which("bwrap"))
+    if found is None:
+        where = f"`{bwrap_path}`" if bwrap_path else "PATH"
+        raise SandboxUnavailable(f"bubblewrap (`bwrap`) was not found in {where}; "
+                                 "the command was not run")
+    return found
+
+
+def host_ids() -> tuple[int, int] | None:
+    """The (uid, gid) to drop to before starting bubblewrap, or None to keep ours."""
+    return (NOBODY, NOBODY) if os.geteuid() == 0 else None
+
+
+@functools.cache
+def check_works(bwrap: str) -> None:
+    """Start an empty sandbox once per process; raise `SandboxUnavailable` if it cannot."""
+    ids = host_ids()
+    argv = [bwrap, *base_args(), "--", "/usr/bin/true"]
+    try:
+        proc = subprocess.run(  # noqa: S603 - fixed argv, no shell
+            argv, capture_output=True, timeout=10, check=False, cwd="/",
+                              user=ids[0] if ids else None, group=ids[1] if ids else None,
+                              extra_groups=[] if ids else None)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise SandboxUnavailable(f"bubblewrap at `{bwrap}` could not be started: {exc}") from exc
+    if proc.returncode != 0:
+        problem = proc.stderr.decode(errors="replace").strip() or f"exit {proc.returncode}"
+        raise SandboxUnavailable(
+            f"bubblewrap cannot create a sandbox here ({problem}); user namespaces are "
+            "probably disabled; the command was not run")
+
+
+def base_args() -> list[str]:
+    """Namespaces, identity and the read-only base system, shared by every profile."""
+    args = ["--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent",
+            "--new-session", "--cap-drop", "ALL", "--uid", str(SANDBOX_ID),
+            "--gid", str(SANDBOX_ID), "--hostname", "sandbox", "--ro-bind", "/usr", "/usr"]
+    for path in _BASE_DIRS:
+        if os.path.islink(path):
+            args += ["--symlink", os.readlink(path), path]
+        elif os.path.isdir(path):
+            args += ["--ro-bind", path, path]
+    for path in _ETC_FILES:
+        args += ["--ro-bind-try", path, path]
+    return args
+
+
+def build_args(profile: SandboxProfile, argv: Sequence[str], *, env: Mapping[str, str],
+               binds: Mapping[str, str], workspace: str | None, seccomp_fd: int,
+               status_fd: int) -> list[str]:
+    """bubblewrap's options for one run (without the executable itself)."""
+    args = base_args()
+    args += ["--proc", "/proc", "--dev", "/dev",
+             "--size", str(profile.tmp_bytes), "--tmpfs", "/tmp"]  # noqa: S108 - private tmpfs
+    # Sources are resolved host paths (see the runner); bubblewrap runs as the
+    # unprivileged sandbox user, so it can bind only what that user can reach.
+    for dest, source in binds.items():
+        args += ["--ro-bind", source, dest]
+    if workspace is not None:
+        args += ["--ro-bind", workspace, WORKSPACE, "--chdir", WORKSPACE]
+    # bubblewrap builds the root on a scratch tmpfs; freeze it so only /tmp is writable.
+    args += ["--remount-ro", "/"]
+    if workspace is None:
+        args += ["--chdir", "/tmp"]  # noqa: S108 - the sandbox's own private tmpfs
+    args += ["--clearenv"]
+    for name, value in sorted(env.items()):
+        args += ["--setenv", name, value]
+    args += ["--seccomp", str(seccomp_fd), "--json-status-fd", str(status_fd), "--", *argv]
+    return args
