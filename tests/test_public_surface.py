@@ -26,8 +26,10 @@ SURFACES = {
         "SandboxProfileError", "SandboxRefused", "SandboxResult", "SandboxUnavailable",
         "SandboxViolation", "get_profile", "load_profiles", "parse_profiles", "run_sandboxed",
     },
-    "warrant.store": {"TOTAL", "Approval", "ApprovalStore", "SqliteAuditBackend", "SqliteStore",
-                      "StateStore"},
+    "warrant.scanners": {"MAX_DESCRIPTION_CHARS", "Finding", "Severity",
+                         "risk_class_from_annotations", "scan_tool_definition"},
+    "warrant.store": {"TOTAL", "Approval", "ApprovalStore", "SqliteAuditBackend", "SqlitePins",
+                      "SqliteStore", "StateStore", "ToolPin"},
 }
 
 
