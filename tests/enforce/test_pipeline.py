@@ -329,3 +329,17 @@ def test_expired_or_revoked_never_authorises(domain: TrustDomain, revocation: st
         # Lift the kill switch behind Warrant's back so the next example starts clean.
         with sqlite3.connect(domain.home / "state.db") as conn:
             conn.execute("DELETE FROM revocations WHERE kind = 'all'")
+
+
+def test_every_durable_record_is_published_to_listeners_and_a_broken_one_changes_nothing(
+        domain: TrustDomain, agent: AgentKit) -> None:
+    seen: list[tuple[int, str]] = []
+
+    def broken(seq: int, record: object) -> None:
+        raise RuntimeError("listener bug")
+
+    domain.subscribe(broken)
+    domain.subscribe(lambda seq, record: seen.append((seq, record.kind)))
+    decision = Pipeline(domain).decide(agent.request("read_file", path="a"))
+    assert decision.effect is Effect.ALLOW
+    assert seen == [(decision.audit_seq, "decision")]

@@ -16,11 +16,12 @@ Layout:
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import shutil
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,11 @@ from warrant.config import CONFIG_FILE, DomainConfig, load_config, render_config
 from warrant.errors import AuditIntegrityError, IdentityError, StateError, StoreError
 from warrant.store import Approval, SqliteAuditBackend, SqliteStore, StateStore
 from warrant.types import AgentRecord, RevocationKind
+
+log = logging.getLogger("warrant.domain")
+
+#: Receives every durable audit record: `(seq, record)`.
+EventListener = Callable[[int, audit.AuditRecord], None]
 
 STATE_DB = "state.db"
 KEYS_DIR = "keys"
@@ -74,6 +80,7 @@ class TrustDomain:
         self.store = store
         self.audit = audit_log
         self.policies = policies
+        self._listeners: list[EventListener] = []
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -198,12 +205,34 @@ class TrustDomain:
 
     # -- administration (each action is audited before it takes effect) ------------------
 
+    # -- the event stream ------------------------------------------------------------------
+
+    def subscribe(self, listener: EventListener) -> None:
+        """Call `listener(seq, record)` after every record is durable in the audit log.
+
+        The audit log is the durable event stream; listeners are its in-process
+        tail. They run on the appending thread, so they must only enqueue work
+        (the response engine does). A listener that raises is logged and
+        skipped: a broken listener never turns into an allowed call.
+        """
+        self._listeners.append(listener)
+
+    def append(self, record: audit.AuditRecord) -> int:
+        """Append a record durably, then publish it to the in-process listeners."""
+        seq = self.audit.append(record)
+        for listener in self._listeners:
+            try:
+                listener(seq, record)
+            except Exception:  # noqa: BLE001 - publishing must not undo a durable record
+                log.exception("event listener %r failed on record %d", listener, seq)
+        return seq
+
     def record_admin(self, action: str, detail: Mapping[str, Any]) -> int:
         record = audit.AuditRecord(
             kind="admin", time=audit.utc_now(), decision_id=str(uuid.uuid4()),
             tool=action, detail=dict(detail),
         )
-        return self.audit.append(record)
+        return self.append(record)
 
     def register_agent(self, name: str, *, owner: str, purpose: str,
                        public_key: Ed25519PublicKey | None = None,

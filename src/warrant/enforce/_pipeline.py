@@ -104,7 +104,7 @@ class Pipeline:
                 decision, argument_digest=call.argument_digest(),
                 arguments_redacted=redact_arguments(call.arguments_json()),
                 detail=ctx.detail or None)
-            seq = self.domain.audit.append(record)
+            seq = self.domain.append(record)
         except Exception:
             log.exception("audit record could not be written; denying")
             return replace(decision, effect=Effect.DENY, reasons=(*decision.reasons, Reason(
@@ -130,7 +130,7 @@ class Pipeline:
             effect=decision.effect.value, agent=decision.agent,
             principal_chain=decision.principal_chain, task_id=decision.task_id,
             tool=decision.tool, outcome=outcome)
-        return self.domain.audit.append(record)
+        return self.domain.append(record)
 
 
 def _jsonable(value: Any) -> Any:
