@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import AgentKit, make_agent
 from warrant.enforce import Pipeline, TrustDomain
 from warrant.errors import IdentityError
 from warrant.types import Effect
-from tests.conftest import AgentKit, make_agent
 
 
 @pytest.fixture

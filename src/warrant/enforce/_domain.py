@@ -223,7 +223,7 @@ class TrustDomain:
         for listener in self._listeners:
             try:
                 listener(seq, record)
-            except Exception:  # noqa: BLE001 - publishing must not undo a durable record
+            except Exception:
                 log.exception("event listener %r failed on record %d", listener, seq)
         return seq
 
