@@ -7,6 +7,11 @@ import importlib
 import pytest
 
 SURFACES = {
+    "warrant.gateway": {
+        "Catalogue", "Gateway", "GatewayConfig", "HttpServer", "Limits", "StdioServer",
+        "ToolDefinition", "exposed_name", "load_gateway_config", "parse_gateway_config",
+        "run_gateway", "split_exposed_name",
+    },
     "warrant.identity": {
         "CLOCK_SKEW_SECONDS", "DEFAULT_TTL_SECONDS", "MAX_TTL_SECONDS", "PASSPHRASE_ENV",
         "PROOF_WINDOW_SECONDS", "RISK_TIERS", "Credential", "DomainKeys", "IssuedCredential",

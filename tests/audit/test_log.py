@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from warrant.audit import AuditLog, leaf_hash
+from warrant.audit import AuditLog, AuditRecord, leaf_hash, utc_now
 from warrant.errors import AuditError, AuditIntegrityError
 from warrant.store._audit import SqliteAuditBackend
 
@@ -215,3 +215,21 @@ def test_a_forged_checkpoint_is_rejected(open_log: OpenLog, db_path: Path) -> No
         conn.execute("UPDATE audit_checkpoints SET note = ?", (note.replace("\n10\n", "\n9\n"),))
     with pytest.raises(AuditIntegrityError, match=r"stored checkpoint #0: .*invalid signature"):
         open_log().verify()
+
+
+@pytest.mark.claim("audit.tamper-evident")
+def test_two_processes_appending_to_one_log_interleave_without_losing_records(
+        tmp_path: Path) -> None:
+    key = Ed25519PrivateKey.generate()
+    first = AuditLog(SqliteAuditBackend(tmp_path / "state.db"), key, origin="o")
+    second = AuditLog(SqliteAuditBackend(tmp_path / "state.db"), key, origin="o")
+    seqs = []
+    for i in range(6):
+        log = first if i % 2 == 0 else second
+        seqs.append(log.append(AuditRecord(kind="admin", time=utc_now(), tool=f"step-{i}")))
+    assert seqs == list(range(6))
+    assert first.head() == second.head()
+    first.checkpoint()
+    assert second.verify().size == 6
+    first.close()
+    second.close()

@@ -109,10 +109,21 @@ class AuditLog:
         return list(range(first, first + len(entries)))
 
     def _write_batch(self, entries: list[tuple[bytes, bytes]]) -> int:
-        # Only ever called by the one current writer (see GroupCommitter).
+        # Only ever called by the one current writer of this process (see
+        # GroupCommitter). Other processes (the CLI next to a running gateway)
+        # append to the same log, so the tail is re-read before each batch; if
+        # another process takes the next seq between that read and our insert,
+        # the insert fails on the seq and is retried once after catching up.
+        try:
+            return self._try_write(entries)
+        except AuditWriteError:
+            return self._try_write(entries)
+
+    def _try_write(self, entries: list[tuple[bytes, bytes]]) -> int:
         try:
             with self._state:
                 frontier = self._load_frontier()
+                self._catch_up(frontier)
             start = frontier.size
             self._backend.append_batch(start, entries)
         except BaseException:
@@ -126,6 +137,20 @@ class AuditLog:
             else:
                 self._frontier = None  # a reader reloaded it mid-write; reload again
         return start
+
+    def _catch_up(self, frontier: _merkle.Frontier) -> None:
+        """Add records other processes appended since this frontier was built."""
+        # Called with self._state held.
+        size = self._backend.size()
+        if size <= frontier.size:
+            return
+        rows = self._backend.leaf_hashes(frontier.size, size)
+        if len(rows) != size - frontier.size:
+            raise AuditIntegrityError(
+                f"the audit log has gaps between seq {frontier.size} and {size - 1}; "
+                "run `warrant audit verify`")
+        for _, leaf in rows:
+            frontier.append(leaf)
 
     def _load_frontier(self) -> _merkle.Frontier:
         # Called with self._state held.
@@ -147,6 +172,7 @@ class AuditLog:
         """The committed `(size, root)` of the tree."""
         with self._state:
             frontier = self._load_frontier()
+            self._catch_up(frontier)
             return frontier.size, frontier.root()
 
     def checkpoint(self) -> Checkpoint:

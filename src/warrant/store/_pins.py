@@ -126,7 +126,7 @@ class SqlitePins:
                 raise StoreError(f"state database read failed: {exc}") from exc
         return (str(row[0]), str(row[1])) if row else None
 
-    def list(self) -> list[ToolPin]:
+    def all(self) -> list[ToolPin]:
         with self._lock:
             try:
                 rows = self._conn.execute(

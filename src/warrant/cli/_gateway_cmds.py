@@ -1,0 +1,130 @@
+"""`warrant gateway` and `warrant tools show|approve|quarantine` (pinned MCP tools).
+
+The `tools` subcommands are plain commands; `cli/__init__` attaches them to the
+`tools` group next to `tools add|list`.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+from warrant.config import resolve_home
+from warrant.errors import ConfigError, StoreError
+from warrant.gateway import load_gateway_config, run_gateway
+from warrant.store import SqlitePins, ToolPin
+
+from ._common import emit, home_option, json_option, opened
+
+_STATE_DB = "state.db"
+
+
+@click.command("gateway")
+@click.option("--config", "config_path", required=True,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="Gateway config (TOML or JSON): upstream servers, risk overrides, limits.")
+@home_option
+def gateway(config_path: Path, home: Path | None) -> None:
+    """Serve the configured MCP servers to one MCP client over stdio, enforcing every call.
+
+    \b
+    Launch it as an MCP client's server command. The caller's tokens come from
+    the environment, never the command line:
+      WARRANT_CREDENTIAL_FILE (or WARRANT_CREDENTIAL)
+      WARRANT_WARRANT_FILE    (or WARRANT_WARRANT)
+      WARRANT_AGENT_KEY_FILE
+    Tools appear as SERVER__TOOL (e.g. time__get_current_time); warrants grant
+    them as SERVER/TOOL. Without valid tokens every call is denied.
+    """
+    config = load_gateway_config(config_path)
+    run_gateway(config, home=home)
+
+
+def _pins(home: Path | None) -> SqlitePins:
+    return SqlitePins(resolve_home(home) / _STATE_DB)
+
+
+def _pin(pins: SqlitePins, name: str) -> ToolPin:
+    pin = pins.get(name)
+    if pin is None:
+        raise ConfigError(f"no pinned tool `{name}`",
+                          hint="name it as SERVER/TOOL; the gateway pins tools when it connects")
+    return pin
+
+
+@click.command("show")
+@click.argument("name")
+@home_option
+@json_option
+def tools_show(name: str, home: Path | None, as_json: bool) -> None:
+    """Show a pinned MCP tool: digest, risk class, status, findings, pending change."""
+    with opened(home) as domain:
+        pins = _pins(home)
+        try:
+            pin = _pin(pins, name)
+        finally:
+            pins.close()
+        info = domain.store.get_tool(name)
+    data = {**pin.to_json(), "risk_class": info.risk_class.value if info else None}
+
+    def human() -> None:
+        click.echo(f"tool:        {pin.qualified_name}")
+        click.echo(f"status:      {pin.status} ({pin.reason})")
+        click.echo(f"risk class:  {data['risk_class'] or 'not catalogued'}")
+        click.echo(f"pinned:      sha256:{pin.pinned_digest}")
+        if pin.changed:
+            click.echo(f"seen now:    sha256:{pin.seen_digest}  (differs from the pin)")
+            click.echo(f"  pinned description: {pin.pinned_definition.get('description')!r}")
+            click.echo(f"  new description:    {pin.seen_definition.get('description')!r}")
+        for finding in pin.findings:
+            click.echo(f"finding:     [{finding.get('severity')}] {finding.get('code')}: "
+                       f"{finding.get('message')} at {finding.get('location') or '-'}")
+
+    emit(data, as_json, human)
+
+
+@click.command("approve")
+@click.argument("name")
+@click.option("--by", required=True, help="Who approves, as `user:NAME` (a person, audited).")
+@home_option
+@json_option
+def tools_approve(name: str, by: str, home: Path | None, as_json: bool) -> None:
+    """Accept a tool's current definition as its new pin and lift its quarantine."""
+    if not by.startswith("user:") or len(by) < 6 or any(c.isspace() for c in by):
+        raise ConfigError(f"approver `{by}` must name a person as `user:NAME`",
+                          hint="agents can never approve tool definitions")
+    with opened(home) as domain:
+        pins = _pins(home)
+        try:
+            before = _pin(pins, name)
+            domain.record_admin("tool.approve", {"tool": name, "by": by,
+                                                 "digest": before.seen_digest,
+                                                 "previous_digest": before.pinned_digest})
+            pin = pins.approve(name, by=by, now=time.time())
+        except StoreError as exc:
+            raise ConfigError(exc.message) from exc
+        finally:
+            pins.close()
+    emit(pin.to_json(), as_json,
+         lambda: click.echo(f"approved {name}: pinned sha256:{pin.pinned_digest}"))
+
+
+@click.command("quarantine")
+@click.argument("name")
+@click.option("--by", required=True, help="Who quarantines, as `user:NAME` (audited).")
+@click.option("--reason", default="quarantined by hand", help="Why (kept with the tool).")
+@home_option
+@json_option
+def tools_quarantine(name: str, by: str, reason: str, home: Path | None, as_json: bool) -> None:
+    """Quarantine a pinned tool: the gateway denies every call to it until approved."""
+    with opened(home) as domain:
+        pins = _pins(home)
+        try:
+            _pin(pins, name)
+            domain.record_admin("tool.quarantined", {"tool": name, "by": by, "reason": reason})
+            pin = pins.quarantine(name, by=by, reason=f"{reason} ({by})", now=time.time())
+        finally:
+            pins.close()
+    emit(pin.to_json(), as_json, lambda: click.echo(f"quarantined {name}"))

@@ -1,0 +1,33 @@
+"""The MCP gateway: Warrant between any MCP client and any MCP servers.
+
+`warrant gateway --config FILE` connects to the configured upstream servers,
+pins and scans their tools, and serves them to one MCP client over stdio under
+`SERVER__TOOL` names. Every call goes through the one enforcement pipeline.
+"""
+
+from ._catalogue import Catalogue, ToolDefinition, exposed_name, split_exposed_name
+from ._config import (
+    GatewayConfig,
+    HttpServer,
+    Limits,
+    StdioServer,
+    load_gateway_config,
+    parse_gateway_config,
+)
+from ._run import run_gateway
+from ._server import Gateway
+
+__all__ = [
+    "Catalogue",
+    "Gateway",
+    "GatewayConfig",
+    "HttpServer",
+    "Limits",
+    "StdioServer",
+    "ToolDefinition",
+    "exposed_name",
+    "load_gateway_config",
+    "parse_gateway_config",
+    "run_gateway",
+    "split_exposed_name",
+]

@@ -1,0 +1,147 @@
+"""The gateway's configuration file: upstream servers, risk overrides, limits.
+
+TOML or JSON, parsed once with pydantic; unknown keys are errors so a typo never
+silently falls back to a default.
+
+    [servers.time]
+    command = ["python", "-m", "mcp_server_time"]
+
+    [servers.github]
+    url = "https://mcp.example/github"
+
+    [risk]
+    "github/delete_repo" = "destructive"
+
+    [limits]
+    call_timeout_s = 30
+    max_message_bytes = 4_000_000
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from warrant.errors import ConfigError
+from warrant.types import RiskClass
+
+#: Server names become the prefix of exposed tool names (`time__get_current_time`), so
+#: they may not contain `_` (the separator stays unambiguous) nor `/` (qualified names).
+SERVER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9\-]{0,31}$")
+_QUALIFIED = re.compile(r"^[A-Za-z0-9][A-Za-z0-9\-]{0,31}/[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}$")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class StdioServer(_Model):
+    """An upstream MCP server the gateway launches and talks to over stdio."""
+
+    transport: Literal["stdio"] = "stdio"
+    command: tuple[str, ...] = Field(min_length=1)
+    #: Extra environment for the server (on top of a minimal safe set: PATH, HOME...).
+    env: dict[str, str] = Field(default_factory=dict)
+    cwd: Path | None = None
+
+    @field_validator("command")
+    @classmethod
+    def _non_empty(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value[0].strip():
+            raise ValueError("the first element must name a program")
+        return value
+
+
+class HttpServer(_Model):
+    """An upstream MCP server reached over streamable HTTP."""
+
+    transport: Literal["http"] = "http"
+    url: str
+    headers: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
+
+
+class Limits(_Model):
+    #: How long an upstream call may take before the caller gets an error result.
+    call_timeout_s: float = Field(default=30.0, gt=0, le=3600)
+    #: Largest tool result passed back; bigger ones become an error result.
+    max_message_bytes: int = Field(default=4_000_000, gt=0, le=256_000_000)
+
+
+class GatewayConfig(_Model):
+    """Everything `warrant gateway --config FILE` reads."""
+
+    servers: dict[str, Annotated[StdioServer | HttpServer, Field(discriminator="transport")]] = (
+        Field(min_length=1))
+    #: Risk class overrides by qualified name (`server/tool`); these win over annotations.
+    risk: dict[str, RiskClass] = Field(default_factory=dict)
+    limits: Limits = Field(default_factory=Limits)
+
+    @field_validator("servers", mode="before")
+    @classmethod
+    def _names(cls, value: object) -> object:
+        if isinstance(value, dict):
+            for name in value:
+                if not isinstance(name, str) or not SERVER_NAME.match(name):
+                    raise ValueError(
+                        f"server name `{name}` must be 1-32 letters, digits or `-` "
+                        "(no `_`: it separates server and tool in exposed names)")
+            # Each server entry says `command` or `url`; that choice picks its transport.
+            return {k: _with_transport(k, v) for k, v in value.items()}
+        return value
+
+    @field_validator("risk")
+    @classmethod
+    def _qualified(cls, value: dict[str, RiskClass]) -> dict[str, RiskClass]:
+        for name in value:
+            if not _QUALIFIED.match(name):
+                raise ValueError(f"`{name}` must be a qualified tool name `SERVER/TOOL`")
+        return value
+
+
+def parse_gateway_config(raw: object, *, source: str = "gateway config") -> GatewayConfig:
+    """Validate already-decoded config data; raises `ConfigError` naming every problem."""
+    try:
+        return GatewayConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"`{'.'.join(str(p) for p in e['loc']) or '(top level)'}` {e['msg']}"
+            for e in exc.errors())
+        raise ConfigError(f"{source} is invalid: {problems}") from exc
+
+
+def load_gateway_config(path: Path) -> GatewayConfig:
+    """Read a `.toml` or `.json` gateway config file; raises `ConfigError`."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read gateway config `{path}`: {exc}") from exc
+    try:
+        raw: object = (json.loads(text) if path.suffix.lower() == ".json"
+                       else tomllib.loads(text))
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+        kind = "JSON" if path.suffix.lower() == ".json" else "TOML"
+        raise ConfigError(f"gateway config `{path}` is not valid {kind}: {exc}") from exc
+    return parse_gateway_config(raw, source=f"gateway config `{path}`")
+
+
+def _with_transport(name: str, entry: object) -> object:
+    if not isinstance(entry, dict):
+        # pydantic reports ValueError as a validation error (a TypeError would escape).
+        raise ValueError(f"server `{name}` must be a table with `command` or `url`")  # noqa: TRY004
+    if "transport" in entry:
+        return entry
+    if ("url" in entry) == ("command" in entry):
+        raise ValueError(f"server `{name}` needs exactly one of `command` (stdio) or `url` (http)")
+    return {**entry, "transport": "http" if "url" in entry else "stdio"}

@@ -1,0 +1,42 @@
+"""`run_gateway`: open the trust domain, authenticate the launcher, serve MCP on stdio."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import anyio
+
+from warrant.config import resolve_home
+from warrant.enforce import Guard, TrustDomain
+from warrant.store import SqlitePins
+
+from ._auth import open_session
+from ._config import GatewayConfig
+from ._server import Gateway
+
+#: The shared state database inside the domain's home (pins live next to the catalogue).
+STATE_DB = "state.db"
+
+
+def run_gateway(config: GatewayConfig, *, home: Path | None = None,
+                env: Mapping[str, str] | None = None) -> None:
+    """Serve one MCP client over stdin/stdout until it disconnects.
+
+    Raises `StateError`/`ConfigError` before serving when the domain cannot be
+    opened; authentication problems do not raise (every call is denied instead).
+    """
+    root = resolve_home(home)
+    with TrustDomain.open(root) as domain:
+        pins = SqlitePins(root / STATE_DB)
+        try:
+            guard = Guard(domain)
+            session = open_session(guard, os.environ if env is None else env)
+            gateway = Gateway(domain, config, pins, guard.pipeline, session)
+            domain.record_admin("gateway.start", {
+                "servers": sorted(config.servers),
+                "agent": session.credential.agent_id if session else None})
+            anyio.run(gateway.serve_stdio)
+        finally:
+            pins.close()

@@ -1,0 +1,222 @@
+"""The downstream side: an MCP server over stdio that enforces every call.
+
+`tools/list` shows only tools the caller's warrant grants that are pinned and
+not quarantined (least privilege in discovery). `tools/call` runs, in order:
+
+1. no authenticated session → "credential rejected" (audited), nothing else;
+2. unknown or quarantined tool → refused before the pipeline (audited);
+3. the one pipeline (`GuardSession.check`): warrant, revocation, catalogue,
+   Cedar policy, approvals, budgets; the decision is audited before anything
+   reaches the upstream;
+4. allow → forward with a timeout and audit the outcome; deny or
+   needs-approval → an `isError` result with the decision's reasons.
+
+Every failure is an `isError` result with a readable message: the gateway keeps
+serving when an upstream hangs, crashes or floods.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import anyio
+import mcp_types as types
+from mcp.server.context import ServerRequestContext
+from mcp.server.lowlevel import NotificationOptions, Server
+from mcp.server.session import ServerSession
+from mcp.server.stdio import stdio_server
+
+from warrant import warrants
+from warrant.enforce import GuardSession, Pipeline, TrustDomain
+from warrant.errors import InvalidWarrant
+from warrant.store import SqlitePins
+from warrant.types import Decision, Effect, ToolCall
+
+from ._auth import REJECTED
+from ._catalogue import Catalogue, ToolDefinition, exposed_name, split_exposed_name
+from ._config import GatewayConfig
+from ._upstream import Upstream, UpstreamUnavailable
+
+log = logging.getLogger("warrant.gateway")
+SERVER_NAME = "warrant-gateway"
+
+
+def error_result(message: str) -> types.CallToolResult:
+    return types.CallToolResult(content=[types.TextContent(text=message)], is_error=True)
+
+
+class Gateway:
+    """Aggregates the configured upstreams behind one enforcing MCP server."""
+
+    def __init__(self, domain: TrustDomain, config: GatewayConfig, pins: SqlitePins,
+                 pipeline: Pipeline, session: GuardSession | None):
+        self.domain = domain
+        self.config = config
+        self.catalogue = Catalogue(domain, pins, config.risk)
+        self.pipeline = pipeline
+        self.session = session
+        self.upstreams = {name: Upstream(name, server, self._on_tools)
+                          for name, server in config.servers.items()}
+        self._downstream: ServerSession | None = None
+        self.server: Server[Any] = Server(SERVER_NAME, on_list_tools=self._list_tools,
+                                          on_call_tool=self._call_tool)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def serve_stdio(self) -> None:
+        """Connect every upstream, then serve one MCP client on stdin/stdout until it leaves."""
+        async with anyio.create_task_group() as tg:
+            async with anyio.create_task_group() as starting:
+                for upstream in self.upstreams.values():
+                    starting.start_soon(tg.start, upstream.run)
+            try:
+                async with stdio_server() as (read, write):
+                    options = self.server.create_initialization_options(
+                        NotificationOptions(tools_changed=True))
+                    await self.server.run(read, write, options)
+            finally:
+                for upstream in self.upstreams.values():
+                    upstream.stop()
+
+    async def _on_tools(self, upstream: Upstream, definitions: list[ToolDefinition]) -> None:
+        self.catalogue.observe(definitions)
+        if self._downstream is not None:
+            try:
+                await self._downstream.send_tool_list_changed()
+            except Exception:  # the client may be gone; listing still works
+                log.debug("could not notify the client of a tool list change", exc_info=True)
+
+    # -- tools/list --------------------------------------------------------------------------
+
+    async def _list_tools(self, ctx: ServerRequestContext[Any],
+                          params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
+        self._downstream = ctx.session
+        granted = self._granted()
+        tools = []
+        for upstream in self.upstreams.values():
+            for definition in upstream.tools.values():
+                qualified = definition.qualified_name
+                if qualified in granted and self.catalogue.blocked(qualified) is None:
+                    tools.append(_exposed(definition))
+        return types.ListToolsResult(tools=tools)
+
+    def _granted(self) -> frozenset[str]:
+        """Tool names the session's warrant grants now (none without a valid session)."""
+        session = self.session
+        if session is None or time.time() >= session.credential.expires_at:
+            return frozenset()
+        try:
+            warrant = warrants.verify_warrant(session.warrant, self.domain.public_key,
+                                              domain=self.domain.domain,
+                                              now=dt.datetime.now(dt.UTC))
+        except InvalidWarrant:
+            return frozenset()
+        agent = session.credential.agent_id
+        if warrant.holder != agent or self.domain.store.revoked(
+                task_id=warrant.task_id, agent_id=agent,
+                credential_id=session.credential.credential_id,
+                token_ids=warrant.revocation_ids):
+            return frozenset()
+        return frozenset(warrant.tools)
+
+    # -- tools/call --------------------------------------------------------------------------
+
+    async def _call_tool(self, ctx: ServerRequestContext[Any],
+                         params: types.CallToolRequestParams) -> types.CallToolResult:
+        self._downstream = ctx.session
+        try:
+            return await self._enforce(params.name, params.arguments or {})
+        except Exception:
+            log.exception("tools/call `%s` failed inside the gateway", params.name[:128])
+            return error_result("the gateway failed to handle this call; it was not forwarded")
+
+    async def _enforce(  # noqa: PLR0911 - one early answer per refusal, in order
+            self, name: str, arguments: Mapping[str, Any]) -> types.CallToolResult:
+        if self.session is None:
+            self._refuse(name, "no authenticated session")
+            return error_result(f"denied: {REJECTED}")
+        parts = split_exposed_name(name)
+        if parts is None or parts[0] not in self.upstreams:
+            message = f"unknown tool `{name[:128]}`"
+            self._refuse(name, message)
+            return error_result(f"denied: {message}")
+        server, tool = parts
+        blocked = self.catalogue.blocked(f"{server}/{tool}")
+        if blocked is not None:
+            self._refuse(name, blocked)
+            return error_result(f"denied: {blocked}")
+        try:
+            call = ToolCall(tool=tool, server=server, arguments=arguments)
+        except (TypeError, ValueError) as exc:
+            return error_result(f"denied: malformed call: {exc}")
+        decision = self.session.check(call)
+        match decision.effect:
+            case Effect.ALLOW:
+                return await self._forward(decision, self.upstreams[server], call)
+            case Effect.NEEDS_APPROVAL:
+                return error_result("held for human approval, not run: " + _reasons(decision))
+            case Effect.DENY:
+                return error_result("denied: " + _reasons(decision))
+
+    def _refuse(self, name: str, reason: str) -> None:
+        """Audit a call refused before the pipeline (it never got a decision)."""
+        self.domain.record_admin("gateway.call-refused", {
+            "tool": name[:200], "reason": reason,
+            "agent": self.session.credential.agent_id if self.session else None})
+
+    async def _forward(self, decision: Decision, upstream: Upstream,
+                       call: ToolCall) -> types.CallToolResult:
+        limits = self.config.limits
+        try:
+            session = upstream.require()
+            with anyio.fail_after(limits.call_timeout_s):
+                result = await session.call_tool(call.tool, call.arguments_json())
+        except TimeoutError:
+            message = (f"upstream `{upstream.name}` did not answer within "
+                       f"{limits.call_timeout_s:g}s; the call was abandoned")
+            self._outcome(decision, ok=False, error=message)
+            return error_result(message)
+        except UpstreamUnavailable as exc:
+            self._outcome(decision, ok=False, error=str(exc))
+            return error_result(str(exc))
+        except Exception as exc:  # any upstream failure is the caller's error
+            message = f"upstream `{upstream.name}` failed: {type(exc).__name__}: {exc}"[:500]
+            self._outcome(decision, ok=False, error=message)
+            return error_result(message)
+        if not isinstance(result, types.CallToolResult):
+            self._outcome(decision, ok=False, error="unexpected result type")
+            return error_result(f"upstream `{upstream.name}` sent a result of an unknown kind")
+        payload = result.model_dump(mode="json", by_alias=True, exclude_none=True)
+        size = len(result.model_dump_json(by_alias=True, exclude_none=True))
+        if size > limits.max_message_bytes:
+            message = (f"upstream `{upstream.name}` sent {size} bytes, more than the "
+                       f"{limits.max_message_bytes} allowed; the result was dropped")
+            self._outcome(decision, ok=False, error=message)
+            return error_result(message)
+        self._outcome(decision, ok=not result.is_error, result=payload)
+        return result
+
+    def _outcome(self, decision: Decision, *, ok: bool, result: Any = None,
+                 error: str | None = None) -> None:
+        try:
+            self.pipeline.record_outcome(decision, ok=ok, result=result, error=error)
+        except Exception:  # the effect already happened; say so loudly
+            log.critical("outcome of decision %s could not be audited", decision.decision_id,
+                         exc_info=True)
+
+
+def _reasons(decision: Decision) -> str:
+    text = "; ".join(r.message for r in decision.reasons) or "no reason given"
+    return f"{text} (decision {decision.decision_id})"
+
+
+def _exposed(definition: ToolDefinition) -> types.Tool:
+    annotations = (types.ToolAnnotations.model_validate(definition.annotations)
+                   if definition.annotations else None)
+    return types.Tool(name=exposed_name(definition.server, definition.name),
+                      description=definition.description,
+                      input_schema=dict(definition.input_schema), annotations=annotations)

@@ -1,0 +1,202 @@
+"""The real gateway, a real MCP client, a published MCP server and a malicious one."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+from click.testing import CliRunner
+
+from tests.gateway._cli import cli_group, command_prefix
+from tests.gateway.conftest import ROOT, World, run
+from warrant.enforce import TrustDomain
+from warrant.types import RevocationKind
+
+
+@pytest.mark.claim("gateway.enforces-pipeline")
+def test_an_allowed_call_reaches_the_real_time_server(world: World) -> None:
+    async def body() -> None:
+        async with world.client("time") as gw:
+            is_error, text = await gw.call("time__get_current_time", timezone="Europe/Paris")
+            assert not is_error, text
+            assert '"timezone": "Europe/Paris"' in text
+
+    run(body)
+    with TrustDomain.open(world.home) as domain:
+        records = [e.record for e in domain.audit.tail(40)]
+    kinds = {(r.kind, r.tool) for r in records}
+    assert ("decision", "time/get_current_time") in kinds
+    assert ("outcome", "time/get_current_time") in kinds
+
+
+@pytest.mark.claim("gateway.least-privilege-discovery")
+def test_tools_outside_the_warrant_are_hidden_and_denied(world: World) -> None:
+    async def body() -> None:
+        async with world.client("time") as gw:
+            names = await gw.tool_names()
+            assert "time__get_current_time" in names
+            assert "time__convert_time" not in names  # not granted
+            is_error, text = await gw.call("time__convert_time", source_timezone="UTC",
+                                           time="12:00", target_timezone="Europe/Paris")
+            assert is_error
+            assert "not granted by the warrant" in text
+            for name in ("nope__tool", "no_separator", "time__does_not_exist"):
+                is_error, text = await gw.call(name)
+                assert is_error
+                assert "not known" in text or "unknown tool" in text
+
+    run(body)
+
+
+@pytest.mark.claim("gateway.enforces-pipeline")
+def test_an_argument_outside_its_constraint_is_denied_before_the_upstream(world: World) -> None:
+    async def body() -> None:
+        async with world.client("time") as gw:
+            is_error, text = await gw.call("time__get_current_time", timezone="Asia/Tokyo")
+            assert is_error
+            assert "denied:" in text and "Europe/" in text
+
+    run(body)
+
+
+@pytest.mark.claim("gateway.enforces-pipeline")
+def test_a_task_revoked_mid_session_is_denied(world: World) -> None:
+    async def body() -> None:
+        async with world.client("time") as gw:
+            assert not (await gw.call("time__get_current_time", timezone="Europe/Rome"))[0]
+            with TrustDomain.open(world.home) as domain:
+                domain.revoke(RevocationKind.TASK, world.task_id, "test")
+            is_error, text = await gw.call("time__get_current_time", timezone="Europe/Rome")
+            assert is_error
+            assert "revoked" in text
+            assert await gw.tool_names() == set()
+
+    run(body)
+
+
+@pytest.mark.claim("gateway.rug-pull-quarantine")
+def test_a_description_changed_mid_session_quarantines_the_tool(world: World) -> None:
+    async def body() -> None:
+        async with world.client("evil") as gw:
+            assert (await gw.call("evil__echo", text="hi")) == (False, "hi")
+            assert not (await gw.call("evil__mutate"))[0]
+            await gw.tools_changed.wait()  # the gateway re-listed and told us
+            assert "evil__echo" not in await gw.tool_names()
+            is_error, text = await gw.call("evil__echo", text="hi")
+            assert is_error
+            assert "quarantined" in text and "warrant tools approve evil/echo" in text
+            shown = CliRunner().invoke(cli_group(), ["tools", "show", "evil/echo", "--home",
+                                                     str(world.home)])
+            assert shown.exit_code == 0, shown.output
+            assert "quarantined" in shown.output and "collector.evil.example" in shown.output
+
+    run(body)
+
+
+def test_an_approved_definition_is_usable_again_in_the_same_session(world: World) -> None:
+    async def body() -> None:
+        async with world.client("evil") as gw:
+            assert not (await gw.call("evil__mutate"))[0]
+            await gw.tools_changed.wait()
+            assert (await gw.call("evil__echo", text="hi"))[0]
+            approved = CliRunner().invoke(cli_group(), [
+                "tools", "approve", "evil/echo", "--by", "user:alice", "--home",
+                str(world.home)])
+            assert approved.exit_code == 0, approved.output
+            assert "evil__echo" in await gw.tool_names()
+            assert (await gw.call("evil__echo", text="again")) == (False, "again")
+
+    run(body)
+
+
+@pytest.mark.claim("gateway.rug-pull-quarantine")
+def test_a_poisoned_description_is_quarantined_at_first_sight(world: World) -> None:
+    async def body() -> None:
+        async with world.client("evil") as gw:
+            assert "evil__audit_log" not in await gw.tool_names()
+            is_error, text = await gw.call("evil__audit_log", note="x")
+            assert is_error
+            assert "quarantined" in text and "poisoning" in text
+
+    run(body)
+    shown = CliRunner().invoke(cli_group(), ["tools", "show", "evil/audit_log", "--json",
+                                             "--home", str(world.home)])
+    assert shown.exit_code == 0, shown.output
+    assert '"findings": [' in shown.output and '"status": "quarantined"' in shown.output
+
+
+def test_an_upstream_that_hangs_times_out_and_the_next_call_works(world: World) -> None:
+    async def body() -> None:
+        async with world.client("evil") as gw:
+            is_error, text = await gw.call("evil__hang")
+            assert is_error
+            assert "did not answer within 1.5s" in text
+            assert (await gw.call("evil__echo", text="still here")) == (False, "still here")
+
+    run(body)
+
+
+def test_an_upstream_crash_is_an_error_result_and_other_servers_keep_working(
+        world: World) -> None:
+    async def body() -> None:
+        async with world.client() as gw:
+            is_error, text = await gw.call("evil__crash")
+            assert is_error
+            assert "upstream `evil`" in text
+            is_error, text = await gw.call("evil__echo", text="x")
+            assert is_error and "upstream" in text
+            assert not (await gw.call("time__get_current_time", timezone="Europe/Oslo"))[0]
+
+    run(body)
+
+
+def test_an_oversized_result_is_dropped(world: World) -> None:
+    async def body() -> None:
+        async with world.client("evil") as gw:
+            is_error, text = await gw.call("evil__flood", size=500_000)
+            assert is_error
+            assert "more than the 200000 allowed" in text
+            assert not (await gw.call("evil__flood", size=1000))[0]
+
+    run(body)
+
+
+@pytest.mark.claim("gateway.fail-closed")
+def test_without_a_credential_every_call_is_denied_and_nothing_is_listed(world: World) -> None:
+    async def body() -> None:
+        async with world.client("time", WARRANT_CREDENTIAL_FILE=None) as gw:
+            assert await gw.tool_names() == set()
+            for name in ("time__get_current_time", "time__convert_time", "nope__x"):
+                is_error, text = await gw.call(name, timezone="Europe/Paris")
+                assert is_error
+                assert text == "denied: credential rejected"
+
+    run(body)
+
+
+@pytest.mark.claim("gateway.fail-closed")
+def test_a_credential_with_the_wrong_key_is_rejected_the_same_way(world: World) -> None:
+    with TrustDomain.open(world.home) as domain:
+        _, other_key = domain.register_agent("other", owner="ops", purpose="impostor")
+    assert other_key is not None
+
+    async def body() -> None:
+        async with world.client("time", WARRANT_AGENT_KEY_FILE=str(other_key)) as gw:
+            assert await gw.tool_names() == set()
+            is_error, text = await gw.call("time__get_current_time", timezone="Europe/Rome")
+            assert is_error
+            assert text == "denied: credential rejected"
+
+    run(body)
+
+
+def test_a_malformed_config_is_a_clear_error_with_exit_status_2(world: World) -> None:
+    world.config.write_text('{"servers": {"t": {"command": ["x"]}}, "limitz": {}}',
+                            encoding="utf-8")
+    done = subprocess.run([*command_prefix(), "gateway", "--config", str(world.config)],
+                          env=world.env(), cwd=ROOT, capture_output=True, text=True,
+                          timeout=30, stdin=subprocess.DEVNULL, check=False)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("error: gateway config"), done.stderr
+    assert "`limitz` Extra inputs are not permitted" in done.stderr
+    assert "Traceback" not in done.stderr
