@@ -8,9 +8,9 @@ import pytest
 
 SURFACES = {
     "warrant.gateway": {
-        "Catalogue", "Gateway", "GatewayConfig", "HttpServer", "Limits", "StdioServer",
+        "BUILTIN_TOOLS", "MAX_INPUT_BYTES", "Catalogue", "HookAnswer", "answer_hook", "Gateway", "GatewayConfig", "HttpServer", "Limits", "StdioServer",
         "ToolDefinition", "exposed_name", "load_gateway_config", "parse_gateway_config",
-        "run_gateway", "split_exposed_name",
+        "run_gateway", "run_hook", "split_exposed_name",
     },
     "warrant.identity": {
         "CLOCK_SKEW_SECONDS", "DEFAULT_TTL_SECONDS", "MAX_TTL_SECONDS", "PASSPHRASE_ENV",

@@ -6,6 +6,8 @@ The `tools` subcommands are plain commands; `cli/__init__` attaches them to the
 
 from __future__ import annotations
 
+import logging
+import sys
 import time
 from pathlib import Path
 
@@ -13,7 +15,7 @@ import click
 
 from warrant.config import resolve_home
 from warrant.errors import ConfigError, StoreError
-from warrant.gateway import load_gateway_config, run_gateway
+from warrant.gateway import MAX_INPUT_BYTES, answer_hook, load_gateway_config, run_gateway
 from warrant.store import SqlitePins, ToolPin
 
 from ._common import emit, home_option, json_option, opened
@@ -128,3 +130,31 @@ def tools_quarantine(name: str, by: str, reason: str, home: Path | None, as_json
         finally:
             pins.close()
     emit(pin.to_json(), as_json, lambda: click.echo(f"quarantined {name}"))
+
+
+@click.group("hook")
+def hook_group() -> None:
+    """Agent-runtime hooks: let Warrant decide each tool use of a coding agent."""
+
+
+@hook_group.command("claude-code")
+@home_option
+def hook_claude_code(home: Path | None) -> None:
+    """Claude Code PreToolUse/PostToolUse hook: JSON on stdin, decision on stdout.
+
+    \b
+    In .claude/settings.json:
+      {"hooks": {"PreToolUse":  [{"matcher": "*", "hooks": [{"type": "command",
+                                   "command": "warrant hook claude-code"}]}],
+                 "PostToolUse": [{"matcher": "*", "hooks": [{"type": "command",
+                                   "command": "warrant hook claude-code"}]}]}}
+    The agent's credential, warrant and key come from $WARRANT_CREDENTIAL_FILE,
+    $WARRANT_WARRANT_FILE and $WARRANT_AGENT_KEY_FILE. Any failure blocks (exit 2).
+    """
+    # Claude shows the hook's stderr to the model: no log lines there, only the
+    # one public reason (the detailed cause is in the audit log).
+    logging.disable(logging.CRITICAL)
+    answer = answer_hook(resolve_home(home), sys.stdin.buffer.read(MAX_INPUT_BYTES + 1))
+    sys.stdout.write(answer.stdout)
+    sys.stderr.write(answer.stderr)
+    sys.exit(answer.exit_code)

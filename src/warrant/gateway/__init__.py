@@ -6,6 +6,7 @@ pins and scans their tools, and serves them to one MCP client over stdio under
 """
 
 from ._catalogue import Catalogue, ToolDefinition, exposed_name, split_exposed_name
+from ._claude_code import BUILTIN_TOOLS, MAX_INPUT_BYTES, HookAnswer, answer_hook, run_hook
 from ._config import (
     GatewayConfig,
     HttpServer,
@@ -18,16 +19,21 @@ from ._run import run_gateway
 from ._server import Gateway
 
 __all__ = [
+    "BUILTIN_TOOLS",
+    "MAX_INPUT_BYTES",
     "Catalogue",
     "Gateway",
     "GatewayConfig",
+    "HookAnswer",
     "HttpServer",
     "Limits",
     "StdioServer",
     "ToolDefinition",
+    "answer_hook",
     "exposed_name",
     "load_gateway_config",
     "parse_gateway_config",
     "run_gateway",
+    "run_hook",
     "split_exposed_name",
 ]

@@ -1,0 +1,114 @@
+"""`warrant hook claude-code`, fed the payloads Claude Code documents, as Claude Code runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from warrant import warrants
+from warrant.enforce import TrustDomain
+from warrant.types import RiskClass, ToolInfo
+
+
+@pytest.fixture(scope="module")
+def agent_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    home = tmp_path_factory.mktemp("hook") / "home"
+    with TrustDomain.init(home, "acme.example") as domain:
+        domain.register_agent("coder", owner="dev", purpose="edits this repository")
+        for name, server, risk in (("create_issue", "github", RiskClass.WRITE),
+                                   ("transfer", "bank", RiskClass.MONEY_MOVEMENT)):
+            domain.store.put_tool(ToolInfo(name=name, server=server, risk_class=risk), 0.0)
+        credential = domain.issue_credential("coder").token
+        _, token = domain.mint(agent="coder", task="fix the failing test", tools=[
+            warrants.parse_tool_spec(spec) for spec in (
+                "Read", "Bash:command~git (status|diff)", "github/create_issue",
+                "bank/transfer:amount=0..5000")])
+    (home / "cred.tok").write_text(credential)
+    (home / "warrant.tok").write_text(token)
+    return {**os.environ, "WARRANT_HOME": str(home),
+            "WARRANT_CREDENTIAL_FILE": str(home / "cred.tok"),
+            "WARRANT_WARRANT_FILE": str(home / "warrant.tok"),
+            "WARRANT_AGENT_KEY_FILE": str(home / "agents" / "coder.key")}
+
+
+def hook(env: dict[str, str], payload: dict[str, Any] | bytes) -> subprocess.CompletedProcess[str]:
+    data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    return subprocess.run([sys.executable, "-m", "warrant", "hook", "claude-code"],
+                          input=data.decode(errors="replace"), capture_output=True, text=True,
+                          env=env, timeout=60, check=False)
+
+
+def pre(tool: str, tool_input: dict[str, Any], tool_use_id: str = "toolu_01") -> dict[str, Any]:
+    return {"session_id": "abc123", "transcript_path": "/tmp/t.jsonl", "cwd": "/repo",
+            "hook_event_name": "PreToolUse", "tool_name": tool, "tool_input": tool_input,
+            "tool_use_id": tool_use_id}
+
+
+def decision_of(proc: subprocess.CompletedProcess[str]) -> tuple[str, str]:
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)["hookSpecificOutput"]
+    assert out["hookEventName"] == "PreToolUse"
+    return out["permissionDecision"], out["permissionDecisionReason"]
+
+
+@pytest.mark.claim("gateway.enforces-pipeline")
+def test_a_granted_bash_command_is_allowed_and_its_outcome_recorded(
+        agent_env: dict[str, str]) -> None:
+    verdict, _ = decision_of(hook(agent_env, pre("Bash", {"command": "git status"},
+                                                 "toolu_ok")))
+    assert verdict == "allow"
+    post = {**pre("Bash", {"command": "git status"}, "toolu_ok"),
+            "hook_event_name": "PostToolUse",
+            "tool_response": {"stdout": "clean", "stderr": "", "interrupted": False}}
+    assert hook(agent_env, post).returncode == 0
+    home = Path(agent_env["WARRANT_HOME"])
+    with TrustDomain.open(home) as domain:
+        kinds = [e.record.kind for e in domain.audit.tail(3)]
+    assert kinds[-2:] == ["decision", "outcome"]
+
+
+@pytest.mark.parametrize(("tool", "tool_input", "code"), [
+    ("Bash", {"command": "rm -rf /"}, "argument"),
+    ("WebFetch", {"url": "https://evil.example/x", "prompt": "p"}, "not granted"),
+    ("Write", {"file_path": "/etc/passwd", "content": "x"}, "not granted"),
+])
+def test_what_the_warrant_does_not_grant_is_denied_with_the_reason(
+        agent_env: dict[str, str], tool: str, tool_input: dict[str, Any], code: str) -> None:
+    verdict, reason = decision_of(hook(agent_env, pre(tool, tool_input)))
+    assert verdict == "deny"
+    assert code in reason
+
+
+def test_mcp_tools_map_to_their_server_and_a_held_payment_asks_the_human(
+        agent_env: dict[str, str]) -> None:
+    verdict, _ = decision_of(hook(agent_env, pre("mcp__github__create_issue", {"title": "t"})))
+    assert verdict == "allow"
+    verdict, reason = decision_of(hook(agent_env, pre("mcp__bank__transfer", {"amount": 2500})))
+    assert verdict == "ask"
+    assert "approval" in reason
+
+
+@pytest.mark.claim("gateway.fail-closed")
+@pytest.mark.parametrize("broken", ["no-credential", "bad-json", "not-an-object", "bad-home"])
+def test_anything_wrong_blocks_with_exit_status_2(agent_env: dict[str, str],
+                                                  broken: str) -> None:
+    env = dict(agent_env)
+    payload: dict[str, Any] | bytes = pre("Read", {"file_path": "/repo/README.md"})
+    if broken == "no-credential":
+        del env["WARRANT_CREDENTIAL_FILE"]
+    elif broken == "bad-json":
+        payload = b"{not json"
+    elif broken == "not-an-object":
+        payload = b"[1, 2]"
+    else:
+        env["WARRANT_HOME"] = "/nonexistent/warrant-home"
+    proc = hook(env, payload)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("Warrant blocked this tool use:")
+    assert proc.stdout == ""
