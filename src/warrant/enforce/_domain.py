@@ -81,6 +81,7 @@ class TrustDomain:
         self.audit = audit_log
         self.policies = policies
         self._listeners: list[EventListener] = []
+        self._closed = False
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -134,7 +135,13 @@ class TrustDomain:
         return cls(home, config, keys, store, log, policies)
 
     def close(self) -> None:
-        """Sign a checkpoint over anything new, flush the audit log, close the store."""
+        """Sign a checkpoint over anything new, flush the audit log, close the store.
+
+        Closing twice is harmless (the second call does nothing).
+        """
+        if self._closed:
+            return
+        self._closed = True
         try:
             try:
                 if self.audit.head()[0] > self._witnessed_size():
