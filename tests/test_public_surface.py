@@ -8,7 +8,8 @@ import pytest
 
 SURFACES = {
     "warrant.gateway": {
-        "BUILTIN_TOOLS", "MAX_INPUT_BYTES", "Catalogue", "HookAnswer", "answer_hook", "Gateway", "GatewayConfig", "HttpServer", "Limits", "StdioServer",
+        "BUILTIN_TOOLS", "MAX_INPUT_BYTES", "Catalogue", "HookAnswer", "answer_hook", "Gateway",
+        "GatewayConfig", "HttpServer", "Limits", "StdioServer",
         "ToolDefinition", "exposed_name", "load_gateway_config", "parse_gateway_config",
         "run_gateway", "run_hook", "split_exposed_name",
     },
@@ -23,8 +24,16 @@ SURFACES = {
         "verify_proof", "write_private_key",
     },
     "warrant.enforce": {
-        "SCHEMA_FILE", "ApprovalRequired", "CallContext", "CallRequest", "Denied", "Guard",
+        "MEMORY_DB", "SCHEMA_FILE", "ApprovalRequired", "GuardedMemory", "CallContext",
+        "CallRequest", "Denied", "Guard",
         "GuardSession", "Pipeline", "Stage", "TrustDomain", "default_stages", "redact_arguments",
+    },
+    "warrant.memory": {
+        "Authorizer", "Ed25519Signer", "HashLog", "LoggedHash", "MAX_CONTENT_BYTES",
+        "MemoryDenied", "MemoryGuard", "MemoryGuardError", "MemoryIntegrityError", "MemoryItem",
+        "MemoryNotFound", "MemoryQuarantined", "MemoryRefused", "NAMESPACE_KINDS", "Provenance",
+        "RecordEvent", "Scanner", "SecretHit", "Signer", "SqliteMemoryStore", "Trust",
+        "TtlPolicy", "VersionInfo", "check_key", "check_namespace", "find_secrets",
     },
     "warrant.sandbox": {
         "BUILTIN_PROFILES", "DEFAULT_PROFILE", "SandboxError", "SandboxLimits", "SandboxProfile",

@@ -3,10 +3,12 @@
 from ._context import CallContext, CallRequest, Stage
 from ._domain import SCHEMA_FILE, TrustDomain
 from ._guard import ApprovalRequired, Denied, Guard, GuardSession
+from ._memory import MEMORY_DB, GuardedMemory
 from ._pipeline import Pipeline, default_stages
 from ._redact import redact_arguments
 
 __all__ = [
+    "MEMORY_DB",
     "SCHEMA_FILE",
     "ApprovalRequired",
     "CallContext",
@@ -14,6 +16,7 @@ __all__ = [
     "Denied",
     "Guard",
     "GuardSession",
+    "GuardedMemory",
     "Pipeline",
     "Stage",
     "TrustDomain",
