@@ -16,13 +16,8 @@ from warrant.types import thaw
 DOMAIN = "acme.example"
 BILLING = f"spiffe://{DOMAIN}/agent/billing"
 
-#: The pack change proposed for the default policy (untrusted content stored as data),
-#: plus a test rule: `agent:billing` belongs to billing alone.
+#: A test rule on top of the default pack: `agent:billing` belongs to billing alone.
 MEMORY_POLICY = """
-@id("memory.permit-untrusted-as-data")
-permit (principal, action == Warrant::Action::"memory_write", resource)
-when { context.labels.contains("untrusted") && context.labels.contains("data") };
-
 @id("test.billing-namespace-is-private")
 forbid (principal, action in [Warrant::Action::"memory_read", Warrant::Action::"memory_write"],
         resource == Warrant::MemoryNamespace::"agent:billing")

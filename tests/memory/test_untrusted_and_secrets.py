@@ -69,14 +69,14 @@ def test_a_poisoned_item_planted_in_the_store_is_caught_on_the_next_read(
     assert good.version == 1
 
 
-def test_the_default_pack_refuses_untrusted_writes_until_the_data_rule_is_added(
+def test_the_default_pack_stores_untrusted_content_only_as_data(
         memory_domain: TrustDomain) -> None:
     (memory_domain.home / "policies" / "memory.cedar").unlink()
     reopened = TrustDomain.open(memory_domain.home)
     try:
         with GuardedMemory(reopened) as plain:
-            with pytest.raises(MemoryDenied):
-                plain.put("billing", "agent:billing", "x", "text", trust="untrusted")
+            item = plain.put("billing", "agent:billing", "x", "text", trust="untrusted")
+            assert item.is_data
     finally:
         reopened.close()
 
