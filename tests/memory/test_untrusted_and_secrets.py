@@ -9,7 +9,6 @@ import pytest
 
 from warrant.enforce import GuardedMemory, TrustDomain
 from warrant.memory import (
-    MemoryDenied,
     MemoryIntegrityError,
     MemoryNotFound,
     MemoryRefused,
