@@ -233,3 +233,30 @@ def test_two_processes_appending_to_one_log_interleave_without_losing_records(
     assert second.verify().size == 6
     first.close()
     second.close()
+
+
+@pytest.mark.claim("audit.tamper-evident")
+def test_readers_catching_up_during_appends_never_count_a_record_twice(tmp_path: Path) -> None:
+    key = Ed25519PrivateKey.generate()
+    log = AuditLog(SqliteAuditBackend(tmp_path / "state.db"), key, origin="o", durable=False)
+    stop = threading.Event()
+
+    def reader() -> None:
+        while not stop.is_set():
+            log.head()
+
+    readers = [threading.Thread(target=reader) for _ in range(2)]
+    for t in readers:
+        t.start()
+    try:
+        seqs = [log.append(AuditRecord(kind="admin", time=utc_now(), tool=f"r{i}"))
+                for i in range(400)]
+    finally:
+        stop.set()
+        for t in readers:
+            t.join(timeout=30)
+    assert seqs == list(range(400))
+    assert log.head()[0] == 400
+    log.checkpoint()
+    assert log.verify().size == 400
+    log.close()

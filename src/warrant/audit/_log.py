@@ -131,18 +131,26 @@ class AuditLog:
                 self._frontier = None  # storage state is uncertain: re-read it next time
             raise
         with self._state:
-            if self._frontier is frontier:
+            # A reader's head() may have caught up with this very batch while it
+            # was being committed (it reads the rows from storage): then the
+            # leaves are in the frontier already and must not be added twice.
+            if self._frontier is frontier and frontier.size == start:
                 for _, leaf in entries:
                     frontier.append(leaf)
-            else:
-                self._frontier = None  # a reader reloaded it mid-write; reload again
+            elif not (self._frontier is frontier and frontier.size >= start + len(entries)):
+                self._frontier = None  # anything else: rebuild from storage next time
         return start
 
     def _catch_up(self, frontier: _merkle.Frontier) -> None:
         """Add records other processes appended since this frontier was built."""
         # Called with self._state held.
         size = self._backend.size()
-        if size <= frontier.size:
+        if size < frontier.size:
+            # INVARIANT: the frontier never counts rows storage does not hold.
+            raise AuditIntegrityError(
+                f"the audit log holds {size} records but {frontier.size} were appended: "
+                "records were removed; run `warrant audit verify`")
+        if size == frontier.size:
             return
         rows = self._backend.leaf_hashes(frontier.size, size)
         if len(rows) != size - frontier.size:
