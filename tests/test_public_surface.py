@@ -42,8 +42,8 @@ SURFACES = {
     },
     "warrant.scanners": {"MAX_DESCRIPTION_CHARS", "Finding", "Severity",
                          "risk_class_from_annotations", "scan_tool_definition"},
-    "warrant.store": {"TOTAL", "Approval", "ApprovalStore", "SqliteAuditBackend", "SqlitePins",
-                      "SqliteStore", "StateStore", "ToolPin"},
+    "warrant.store": {"TOTAL", "Approval", "ApprovalStore", "Incident", "SqliteAuditBackend",
+                      "SqliteIncidents", "SqlitePins", "SqliteStore", "StateStore", "ToolPin"},
 }
 
 

@@ -7,6 +7,7 @@ same methods for multi-node deployments.
 
 from ._approvals import Approval
 from ._audit import SqliteAuditBackend
+from ._incidents import Incident, SqliteIncidents
 from ._interface import ApprovalStore, StateStore
 from ._pins import SqlitePins, ToolPin
 from ._sqlite import TOTAL, SqliteStore
@@ -15,7 +16,9 @@ __all__ = [
     "TOTAL",
     "Approval",
     "ApprovalStore",
+    "Incident",
     "SqliteAuditBackend",
+    "SqliteIncidents",
     "SqlitePins",
     "SqliteStore",
     "StateStore",

@@ -1,0 +1,166 @@
+"""Response engine: time to contain, event throughput, decision-path overhead, in one run.
+
+Run: .venv/bin/python bench/bench_response.py
+
+- `time to contain (canary, inline)`: from the start of the offending call's decision
+  to the revocation being enforced on the next call (that call denied `revoked`).
+  Critical single-record detections contain on the appending thread, so the
+  very next call is already denied.
+- `time to contain (5 denials, worker)`: the same for the stateful detection (the
+  fifth denied call starts the clock; the next calls are retried until denied).
+- `event throughput`: records per second through the engine with every default
+  detection enabled (listener → queue → worker), on many agents.
+- `decision overhead`: the in-process session decision with the engine off vs on
+  (default detections, a canary configured), same process, same domain.
+Writes bench/results/response.json. Uses `audit_durability = "normal"` (unsynced).
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _timing import measure, table, write_results
+
+from warrant import audit, warrants
+from warrant.enforce import Guard, TrustDomain
+from warrant.response import DetectionConfig, ResponseEngine, parse_playbook
+from warrant.types import RiskClass, ToolCall, ToolInfo
+
+CANARY = "CANARY-bench-1"
+REVOKE_ONLY = parse_playbook("""
+id: bench-revoke
+match: {severities: [critical, high]}
+steps: [{action: revoke_task}]
+""")
+
+
+def open_domain(home: Path) -> TrustDomain:
+    TrustDomain.init(home, "bench.example").close()
+    config = (home / "config.toml").read_text()
+    (home / "config.toml").write_text(
+        config.replace('audit_durability = "full"', 'audit_durability = "normal"'))
+    domain = TrustDomain.open(home)
+    domain.store.put_tool(ToolInfo("read_file", RiskClass.READ_ONLY), time.time())
+    domain.store.put_tool(ToolInfo("drop_table", RiskClass.DESTRUCTIVE), time.time())
+    domain.register_agent("payer", owner="finance", purpose="bench")
+    return domain
+
+
+def task(domain: TrustDomain) -> str:
+    return domain.mint(agent="payer", task="bench", ttl_seconds=3600, total_budget=10**9,
+                       tools=[warrants.parse_tool_spec("read_file@1000000000")])[1]
+
+
+def pct(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    return {"p50_ms": ordered[len(ordered) // 2] * 1000,
+            "p99_ms": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000,
+            "max_ms": ordered[-1] * 1000, "n": len(ordered)}
+
+
+def time_to_contain(domain: TrustDomain, *, canary: bool, rounds: int) -> dict[str, float]:
+    guard = Guard(domain)
+    credential = domain.issue_credential("payer", ttl_seconds=3600).token
+    key = domain.agent_key("payer")
+    samples = []
+    for _ in range(rounds):
+        token = task(domain)
+        with guard.session(credential=credential, warrant=token, agent_key=key) as session:
+            for _ in range(0 if canary else 4):
+                session.check(ToolCall("drop_table", {}))
+            offending = (ToolCall("read_file", {"path": CANARY}) if canary
+                         else ToolCall("drop_table", {}))
+            start = time.perf_counter()
+            session.check(offending)
+            while True:
+                after = session.check(ToolCall("read_file", {"path": "x"}))
+                if any(r.code == "revoked" for r in after.reasons):
+                    break
+            samples.append(time.perf_counter() - start)
+    return pct(samples)
+
+
+def throughput(domain: TrustDomain, engine: ResponseEngine, n: int) -> dict[str, Any]:
+    records = [audit.AuditRecord(
+        kind="decision", time=audit.utc_now(), effect="allow" if i % 500 else "deny",
+        agent=f"spiffe://bench.example/agent/a{i % 50}", task_id=f"task-{i % 50}",
+        tool="read_file", arguments_redacted={"path": f"/data/{i}.txt", "n": i},
+        reasons=({"code": "policy.permit", "message": "m", "source": "policy"},))
+        for i in range(n)]
+    start = time.perf_counter()
+    for seq, record in enumerate(records):
+        engine._on_record(seq, record)
+    assert engine.drain(120)
+    elapsed = time.perf_counter() - start
+    return {"events": n, "seconds": elapsed, "events_per_s": n / elapsed,
+            "dropped": engine.dropped}
+
+
+def overhead(domain: TrustDomain, n: int) -> dict[str, Any]:
+    guard = Guard(domain)
+    credential = domain.issue_credential("payer", ttl_seconds=3600).token
+    session = guard.session(credential=credential, warrant=task(domain),
+                            agent_key=domain.agent_key("payer")).__enter__()
+    call = ToolCall("read_file", {"path": "/data/report.txt"})
+    off = measure(lambda: session.check(call), n=n, warmup=n // 10)
+    engine = ResponseEngine(domain, config=DetectionConfig(canaries=(CANARY,)),
+                            playbooks=[REVOKE_ONLY], queue_size=1_000_000).start()
+    try:
+        on = measure(lambda: session.check(call), n=n, warmup=n // 10)
+        assert engine.drain(60)
+    finally:
+        engine.stop()
+    off_again = measure(lambda: session.check(call), n=n, warmup=n // 10)
+    base = min(off["mean_us"], off_again["mean_us"])
+    return {"off": off, "on": on, "off_again": off_again,
+            "slowdown_mean": on["mean_us"] / base - 1,
+            "slowdown_p50": on["p50_us"] / min(off["p50_us"], off_again["p50_us"]) - 1}
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        domain = open_domain(Path(tmp) / "home")
+        try:
+            result: dict[str, Any] = {"overhead": overhead(domain, 5_000)}
+            engine = ResponseEngine(domain, config=DetectionConfig(canaries=(CANARY,)),
+                                    playbooks=[REVOKE_ONLY]).start()
+            try:
+                result["ttc_canary_inline"] = time_to_contain(domain, canary=True, rounds=200)
+                result["ttc_denials_worker"] = time_to_contain(domain, canary=False, rounds=200)
+            finally:
+                engine.stop()
+            engine = ResponseEngine(domain, config=DetectionConfig(canaries=(CANARY,)),
+                                    playbooks=[REVOKE_ONLY], queue_size=200_000,
+                                    prime_records=0).start()
+            try:
+                result["throughput"] = throughput(domain, engine, 50_000)
+            finally:
+                engine.stop()
+        finally:
+            try:
+                domain.close()
+            except Exception as exc:  # reported, see the closing note of issue 7
+                print(f"domain close failed: {exc}")
+    o = result["overhead"]
+    print(table([("decision, engine off", o["off"]), ("decision, engine on", o["on"]),
+                 ("decision, engine off again", o["off_again"])]))
+    print(f"decision slowdown with detections on: mean {o['slowdown_mean']:+.1%}, "
+          f"p50 {o['slowdown_p50']:+.1%} (target <= 10%)")
+    for name in ("ttc_canary_inline", "ttc_denials_worker"):
+        r = result[name]
+        print(f"{name}: p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms, max "
+              f"{r['max_ms']:.2f} ms (targets p50 <= 50, p99 <= 200)")
+    t = result["throughput"]
+    print(f"throughput: {t['events_per_s']:,.0f} events/s over {t['events']} events, "
+          f"dropped {t['dropped']} (target >= 5,000/s)")
+    print(f"wrote {write_results('response', result)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,157 @@
+"""`warrant incidents list|show|ack|close` and `warrant metrics`: the response engine's record.
+
+Acknowledging and closing are audited (`incident.ack`, `incident.close`) before
+they take effect, and name the person (`user:NAME`, default the OS user).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+
+from warrant.enforce import TrustDomain
+from warrant.errors import StoreError, WarrantError
+from warrant.response import INCIDENTS_DB, response_metrics
+from warrant.store import Incident, SqliteIncidents
+
+from ._common import emit, home_option, json_option, opened
+
+
+class IncidentError(WarrantError):
+    """An incident command could not be carried out (unknown id, already closed)."""
+
+    code = "incident.invalid"
+
+
+@contextmanager
+def _incidents(home: Path | None) -> Iterator[tuple[SqliteIncidents, TrustDomain]]:
+    with opened(home) as domain:
+        store = SqliteIncidents(domain.home / INCIDENTS_DB)
+        try:
+            yield store, domain
+        finally:
+            store.close()
+
+
+def _when(at: float | None) -> str:
+    return dt.datetime.fromtimestamp(at, dt.UTC).strftime("%Y-%m-%d %H:%M:%S") if at else "-"
+
+
+def _line(i: Incident) -> str:
+    return (f"{i.incident_id}  [{i.status}]  {i.severity:<8}  {_when(i.opened_at)}  "
+            f"{i.agent or '-'}  {', '.join(i.detections)}\n    {i.title}")
+
+
+@click.group("incidents")
+def incidents_group() -> None:
+    """Incidents the response engine opened: list, show, acknowledge, close."""
+
+
+@incidents_group.command("list")
+@click.option("--status", type=click.Choice(["open", "acked", "contained", "closed"]),
+              help="Only incidents with this status.")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
+@home_option
+@json_option
+def incidents_list(status: str | None, limit: int, home: Path | None, as_json: bool) -> None:
+    """List incidents, newest first."""
+    with _incidents(home) as (store, _):
+        items = store.list(status=status, limit=limit)
+    emit([{k: v for k, v in i.to_json().items() if k not in ("evidence", "timeline")}
+          for i in items], as_json,
+         lambda: click.echo("\n".join(_line(i) for i in items) or "no incidents"))
+
+
+def _show(i: Incident) -> None:
+    click.echo(_line(i))
+    click.echo(f"    task {i.task_id or '-'}; contained {_when(i.contained_at)}; "
+               f"acked {_when(i.acked_at)} {i.acked_by or ''}")
+    disposition = i.disposition
+    if disposition:
+        click.echo(f"what happened: {disposition.get('what_happened')}")
+        click.echo(f"blast radius:  {disposition.get('blast_radius')}")
+        click.echo(f"next step:     {disposition.get('suggested_next_step')}")
+    records = i.evidence.get("records", [])
+    click.echo(f"evidence: {len(records)} audit records with inclusion proofs "
+               f"(tree size {i.evidence.get('tree_size', '-')})")
+    click.echo("timeline:")
+    for entry in i.timeline:
+        click.echo(f"  {_when(entry['at'])}  {entry['kind']:<17}  {entry['detail']}")
+
+
+@incidents_group.command("show")
+@click.argument("incident_id")
+@home_option
+@json_option
+def incidents_show(incident_id: str, home: Path | None, as_json: bool) -> None:
+    """Show an incident: disposition, evidence, alerts and timeline."""
+    with _incidents(home) as (store, _):
+        found = store.get(incident_id)
+    if found is None:
+        raise IncidentError(f"no incident `{incident_id}`",
+                            hint="list them with `warrant incidents list`")
+    emit(found.to_json(), as_json, lambda: _show(found))
+
+
+def _set_status(incident_id: str, status: str, by: str | None, home: Path | None,
+                as_json: bool) -> None:
+    by = by or f"user:{getpass.getuser()}"
+    if not by.startswith("user:") or len(by) < 6:
+        raise IncidentError(f"`{by}` must name a person as `user:NAME`")
+    with _incidents(home) as (store, domain):
+        if store.get(incident_id) is None:
+            raise IncidentError(f"no incident `{incident_id}`",
+                                hint="list them with `warrant incidents list`")
+        action = "incident.ack" if status == "acked" else "incident.close"
+        domain.record_admin(action, {"incident_id": incident_id, "by": by})
+        try:
+            updated = store.set_status(incident_id, status, by=by, at=time.time())
+        except StoreError as exc:
+            raise IncidentError(exc.message) from exc
+    emit(updated.to_json(), as_json, lambda: click.echo(f"{status} {incident_id} by {by}"))
+
+
+@incidents_group.command("ack")
+@click.argument("incident_id")
+@click.option("--by", help="The person acknowledging, as user:NAME (default: the OS user).")
+@home_option
+@json_option
+def incidents_ack(incident_id: str, by: str | None, home: Path | None, as_json: bool) -> None:
+    """Acknowledge an incident (ends its dwell time)."""
+    _set_status(incident_id, "acked", by, home, as_json)
+
+
+@incidents_group.command("close")
+@click.argument("incident_id")
+@click.option("--by", help="The person closing, as user:NAME (default: the OS user).")
+@home_option
+@json_option
+def incidents_close(incident_id: str, by: str | None, home: Path | None, as_json: bool) -> None:
+    """Close an incident (revocations stay: re-issue credentials deliberately)."""
+    _set_status(incident_id, "closed", by, home, as_json)
+
+
+@click.command("metrics")
+@home_option
+@json_option
+def metrics(home: Path | None, as_json: bool) -> None:
+    """Response metrics: time to contain, dwell time, coverage, detection latency."""
+    with _incidents(home) as (store, _):
+        data = response_metrics(store)
+
+    def human() -> None:
+        click.echo(f"incidents: {data['incidents']['total']} {data['incidents']['by_status']}")
+        for name in ("time_to_contain", "dwell_time", "detection_latency"):
+            m = data[name]
+            click.echo(f"{name.replace('_', ' ')}: n={m['count']} p50={m['p50_ms']} ms "
+                       f"p99={m['p99_ms']} ms max={m['max_ms']} ms")
+        cov = data["coverage"]
+        click.echo(f"coverage: {cov['triaged']}/{cov['alerts']} alerts triaged")
+
+    emit(data, as_json, human)

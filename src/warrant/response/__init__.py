@@ -1,0 +1,70 @@
+"""The response engine (Agentic SOAR): detections, incidents, triage and playbooks.
+
+`ResponseEngine(domain).start()` subscribes to a trust domain's event stream.
+Single-record critical detections contain inline, before the offending call's
+decision returns; stateful ones run on a worker thread. Every alert opens or
+joins an incident with evidence (audit records with inclusion proofs) and a
+drafted disposition; playbooks run graduated, audited steps, and high-impact
+steps wait for a human unless the playbook is pre-authorised.
+"""
+
+from ._detections import (
+    DetectionConfig,
+    admin_action,
+    canary_token,
+    default_detections,
+    outside_hours,
+    rate_anomaly,
+    repeated_denials,
+    sandbox_violation,
+    tool_quarantined,
+)
+from ._engine import INCIDENTS_DB, INTERNAL, Observer, ResponseEngine
+from ._metrics import response_metrics
+from ._model import Alert, DetectFn, Detection, Event, ResponseDomain, Severity
+from ._playbooks import (
+    ACTIONS,
+    HIGH_IMPACT,
+    Playbook,
+    Step,
+    StepMode,
+    default_playbooks,
+    load_playbooks,
+    parse_playbook,
+)
+from ._steps import STEPS, Notifier, StepContext, StepOutcome
+
+__all__ = [  # noqa: RUF022 - plain sorted() order, like the other packages
+    "ACTIONS",
+    "Alert",
+    "DetectFn",
+    "Detection",
+    "DetectionConfig",
+    "Event",
+    "HIGH_IMPACT",
+    "INCIDENTS_DB",
+    "INTERNAL",
+    "Notifier",
+    "Observer",
+    "Playbook",
+    "ResponseDomain",
+    "ResponseEngine",
+    "STEPS",
+    "Severity",
+    "Step",
+    "StepContext",
+    "StepMode",
+    "StepOutcome",
+    "admin_action",
+    "canary_token",
+    "default_detections",
+    "default_playbooks",
+    "load_playbooks",
+    "outside_hours",
+    "parse_playbook",
+    "rate_anomaly",
+    "repeated_denials",
+    "response_metrics",
+    "sandbox_violation",
+    "tool_quarantined",
+]

@@ -1,0 +1,218 @@
+"""The shipped detections, each a factory returning one `Detection`.
+
+Extension point: a detection is `Detection(id, severity, description, fn)`
+with `fn(event, state) -> Iterable[Alert]`. Detections that depend on other
+components plug in the same way once those components emit their records:
+- injection-then-sink: keep the injection findings (`kind="event"`) per
+  session in `state`, alert when a later decision names a sink tool;
+- memory integrity: `admin_action("memory.integrity-failure", ...)`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._model import Alert, Detection, Event, Severity
+
+
+@dataclass(frozen=True, slots=True)
+class DetectionConfig:
+    """Tunables of the default detections (defaults are deliberately conservative)."""
+
+    #: Repeated denials: `denials` denied calls by one agent within `denial_window` seconds.
+    denials: int = 5
+    denial_window: float = 60.0
+    #: Canary (honey) tokens planted in data; any use in call arguments is critical.
+    canaries: tuple[str, ...] = ()
+    #: Rate anomaly: calls per `rate_bucket` seconds vs an EWMA baseline per agent.
+    rate_bucket: float = 60.0
+    rate_alpha: float = 0.2
+    rate_z: float = 4.0
+    rate_warmup_buckets: int = 5
+    rate_min_calls: int = 20
+    #: Declared working hours (UTC, `[start, end)` hours) per agent id; "*" for all agents.
+    declared_hours: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+
+
+def _alerts(*items: Alert) -> Iterator[Alert]:
+    yield from items
+
+
+def repeated_denials(config: DetectionConfig) -> Detection:
+    """N denied calls by one agent within T seconds (exfiltration or probing attempts)."""
+
+    def detect(event: Event, state: dict[str, Any]) -> Iterable[Alert]:
+        record = event.record
+        if record.kind != "decision" or record.effect != "deny" or record.agent is None:
+            return ()
+        codes = {r["code"] for r in record.reasons}
+        if codes <= {"revoked"}:
+            # Denials caused by a revocation are containment working, not a new attack.
+            return ()
+        recent: deque[tuple[float, int]] = state.setdefault(record.agent, deque())
+        recent.append((event.received_at, event.seq))
+        while recent and recent[0][0] < event.received_at - config.denial_window:
+            recent.popleft()
+        if len(recent) < config.denials:
+            return ()
+        seqs = tuple(seq for _, seq in recent)
+        recent.clear()
+        return _alerts(detection.alert(
+            event, f"{len(seqs)} denied calls by `{record.agent}` within "
+                   f"{config.denial_window:g}s (last: `{record.tool}`, {', '.join(sorted(codes))})",
+            seqs=seqs, reasons=sorted(codes)))
+
+    detection = Detection("response.repeated-denials", Severity.HIGH,
+                          f"{config.denials} denied calls by one agent within "
+                          f"{config.denial_window:g} seconds", detect)
+    return detection
+
+
+def admin_action(action: str, detection_id: str, severity: Severity,
+                 description: str) -> Detection:
+    """Any admin record whose action is `action` (e.g. `tool.quarantined`)."""
+
+    def detect(event: Event, state: dict[str, Any]) -> Iterable[Alert]:
+        record = event.record
+        if record.kind != "admin" or record.tool != action:
+            return ()
+        detail = dict(record.detail or {})
+        agent = detail.get("agent") if isinstance(detail.get("agent"), str) else None
+        task = detail.get("task_id") if isinstance(detail.get("task_id"), str) else None
+        what = ", ".join(f"{k}={str(v)[:80]}" for k, v in sorted(detail.items())[:6])
+        return _alerts(detection.alert(event, f"{action}: {what}", agent=agent, task_id=task))
+
+    detection = Detection(detection_id, severity, description, detect, inline=True)
+    return detection
+
+
+def tool_quarantined() -> Detection:
+    """A rug pull or poisoned tool: the catalogue quarantined a tool."""
+    return admin_action("tool.quarantined", "response.tool-quarantined", Severity.HIGH,
+                        "a tool changed after approval or was found poisoned (rug pull)")
+
+
+def sandbox_violation() -> Detection:
+    """The sandbox stopped tool code trying to escape (network, filesystem, syscalls)."""
+    return admin_action("sandbox.violation", "response.sandbox-violation", Severity.HIGH,
+                        "sandboxed tool code tried to break out of its sandbox")
+
+
+def _strings(value: Any, depth: int = 0) -> Iterator[str]:
+    if depth > 8:
+        return
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for k, v in value.items():
+            yield str(k)
+            yield from _strings(v, depth + 1)
+    elif isinstance(value, tuple | list):
+        for v in value:
+            yield from _strings(v, depth + 1)
+
+
+def canary_token(config: DetectionConfig) -> Detection:
+    """Any call whose (redacted) arguments carry a planted canary token: critical.
+
+    Runs inline. Note the audit log keeps redacted arguments: a canary under a
+    secret-looking key (`token`, `password`) is redacted before it is seen, so
+    plant canaries as values that travel in ordinary fields (URLs, bodies, ids).
+    """
+    canaries = tuple(c for c in config.canaries if c)
+
+    def detect(event: Event, state: dict[str, Any]) -> Iterable[Alert]:
+        record = event.record
+        if not canaries or record.kind != "decision" or not record.arguments_redacted:
+            return ()
+        for text in _strings(record.arguments_redacted):
+            for canary in canaries:
+                if canary in text:
+                    return _alerts(detection.alert(
+                        event, f"canary token used by `{record.agent}` in a call to "
+                               f"`{record.tool}`", canary=canary[:8] + "…"))
+        return ()
+
+    detection = Detection("response.canary-token", Severity.CRITICAL,
+                          "a planted canary (honey) token appeared in a call", detect, inline=True)
+    return detection
+
+
+def rate_anomaly(config: DetectionConfig) -> Detection:
+    """Calls per bucket far above the agent's own EWMA baseline (z-score, tunable).
+
+    Per agent: mean and variance of calls per bucket, updated as each bucket
+    closes (empty buckets count as zero). The current bucket alerts once when
+    its count exceeds `mean + z * max(std, 1)` after `rate_warmup_buckets`.
+    """
+    alpha = config.rate_alpha
+
+    def detect(event: Event, state: dict[str, Any]) -> Iterable[Alert]:
+        record = event.record
+        if record.kind != "decision" or record.agent is None:
+            return ()
+        bucket = math.floor(event.received_at / config.rate_bucket)
+        s = state.setdefault(record.agent, {"bucket": bucket, "count": 0, "mean": 0.0,
+                                            "var": 0.0, "seen": 0, "alerted": False})
+        if bucket != s["bucket"]:
+            # Close the finished bucket and any empty ones after it (capped: a long
+            # quiet spell decays the baseline to ~0 well within 100 buckets).
+            for count in [s["count"]] + [0] * min(bucket - s["bucket"] - 1, 100):
+                delta = count - s["mean"]
+                s["mean"] += alpha * delta
+                s["var"] = (1 - alpha) * (s["var"] + alpha * delta * delta)
+                s["seen"] += 1
+            s.update(bucket=bucket, count=0, alerted=False)
+        s["count"] += 1
+        if s["alerted"] or s["seen"] < config.rate_warmup_buckets:
+            return ()
+        threshold = s["mean"] + config.rate_z * max(math.sqrt(s["var"]), 1.0)
+        if s["count"] < max(threshold, config.rate_min_calls):
+            return ()
+        s["alerted"] = True
+        return _alerts(detection.alert(
+            event, f"`{record.agent}` made {s['count']} calls this {config.rate_bucket:g}s "
+                   f"bucket; baseline {s['mean']:.1f} ± {math.sqrt(s['var']):.1f}",
+            count=s["count"], baseline=round(s["mean"], 2)))
+
+    detection = Detection("response.rate-anomaly", Severity.MEDIUM,
+                          "call volume far above the agent's learned baseline", detect)
+    return detection
+
+
+def outside_hours(config: DetectionConfig) -> Detection:
+    """A call outside the agent's declared working hours (UTC), once per agent per hour."""
+
+    def detect(event: Event, state: dict[str, Any]) -> Iterable[Alert]:
+        record = event.record
+        if record.kind != "decision" or record.agent is None:
+            return ()
+        hours = config.declared_hours.get(record.agent) or config.declared_hours.get("*")
+        if hours is None:
+            return ()
+        at = dt.datetime.fromtimestamp(event.received_at, dt.UTC)
+        start, end = hours
+        inside = start <= at.hour < end if start <= end else (at.hour >= start or at.hour < end)
+        hour_key = math.floor(event.received_at / 3600)
+        if inside or state.get(record.agent) == hour_key:
+            return ()
+        state[record.agent] = hour_key
+        return _alerts(detection.alert(
+            event, f"`{record.agent}` called `{record.tool}` at {at:%H:%M} UTC, outside its "
+                   f"declared hours {start:02d}-{end:02d}"))
+
+    detection = Detection("response.outside-hours", Severity.MEDIUM,
+                          "activity outside the agent's declared hours", detect)
+    return detection
+
+
+def default_detections(config: DetectionConfig | None = None) -> list[Detection]:
+    """Every shipped detection with `config` (defaults when None)."""
+    config = config or DetectionConfig()
+    return [repeated_denials(config), tool_quarantined(), sandbox_violation(),
+            canary_token(config), rate_anomaly(config), outside_hours(config)]

@@ -1,0 +1,106 @@
+"""First-pass triage: the evidence bundle and a drafted disposition for every incident.
+
+Evidence is what an investigator would fetch first: the related audit records
+with RFC 9162 inclusion proofs against one tree head (verifiable offline with
+the domain's public key), the principal chain, the task and what its warrant
+grants. The disposition drafts what happened, the blast radius and the next
+step; a human decides the rest.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from warrant.audit import AuditRecord
+from warrant.store import Incident
+
+from ._model import ResponseDomain
+
+#: Evidence keeps the most recent related records: each inclusion proof costs a
+#: pass over the log's leaf hashes (AuditLog has no batch proof API yet).
+MAX_EVIDENCE_RECORDS = 8
+
+
+class TaskBook:
+    """Open tasks per agent and the tools their warrants grant, learned from the stream.
+
+    Fed with `warrant.mint` and `revoke` admin records (primed from the log's
+    tail at start), so triage can state a blast radius without new store queries.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._tasks: dict[str, tuple[str, tuple[str, ...]]] = {}
+
+    def observe(self, record: AuditRecord) -> None:
+        if record.kind != "admin" or not record.detail:
+            return
+        detail = record.detail
+        if record.tool == "warrant.mint" and isinstance(detail.get("task_id"), str):
+            tools = tuple(str(t) for t in detail.get("tools") or ())
+            with self._lock:
+                self._tasks[str(detail["task_id"])] = (str(detail.get("agent")), tools)
+        elif record.tool == "revoke":
+            kind, value = detail.get("kind"), str(detail.get("value"))
+            with self._lock:
+                if kind == "task":
+                    self._tasks.pop(value, None)
+                elif kind == "agent":
+                    self._tasks = {t: v for t, v in self._tasks.items() if v[0] != value}
+
+    def tools_of(self, task_id: str | None) -> list[str]:
+        with self._lock:
+            return list(self._tasks.get(task_id or "", ("", ()))[1])
+
+    def open_tasks(self, agent: str | None) -> list[str]:
+        with self._lock:
+            return sorted(t for t, (a, _) in self._tasks.items() if a == agent)
+
+
+def gather_evidence(domain: ResponseDomain, seqs: Iterable[int],
+                    tasks: TaskBook, task_id: str | None) -> dict[str, Any]:
+    """Related records with inclusion proofs against the current tree head."""
+    size, root = domain.audit.head()
+    records: list[dict[str, Any]] = []
+    chain: list[str] = []
+    for seq in sorted({s for s in seqs if 0 <= s < size})[-MAX_EVIDENCE_RECORDS:]:
+        record = domain.audit.get(seq).record
+        proof = domain.audit.inclusion_proof(seq, size)
+        chain = chain or list(record.principal_chain)
+        records.append({"seq": seq, "record": record.to_json(),
+                        "inclusion_proof": {"tree_size": proof.tree_size,
+                                            "hashes": [h.hex() for h in proof.hashes]}})
+    return {"tree_size": size, "root": root.hex(), "records": records,
+            "principal_chain": chain, "task_id": task_id,
+            "warrant": {"task_id": task_id, "tools": tasks.tools_of(task_id)}}
+
+
+def draft_disposition(incident: Incident, tasks: TaskBook,
+                      pending: Iterable[str]) -> dict[str, Any]:
+    """What happened, how far it could reach, and the suggested next step."""
+    alerts = incident.alerts
+    actions = [t["detail"] for t in incident.timeline if t["kind"] == "action"]
+    pending = sorted(set(pending))
+    open_tasks = tasks.open_tasks(incident.agent)
+    if incident.contained_at is None and incident.severity in ("high", "critical"):
+        next_step = "contain now: revoke the task or suspend the agent (nothing was revoked)"
+    elif pending:
+        next_step = f"decide the steps waiting for approval: {', '.join(pending)}"
+    elif incident.contained_at is not None:
+        next_step = ("review the evidence, rotate any secret the agent could reach, then close;"
+                     " re-issue credentials only after the cause is fixed")
+    else:
+        next_step = "review the evidence and acknowledge, or close as benign"
+    return {
+        "what_happened": "; ".join(dict.fromkeys(a["summary"] for a in alerts))[:1000],
+        "detections": incident.detections,
+        "severity": incident.severity,
+        "blast_radius": {"agent": incident.agent, "task_id": incident.task_id,
+                         "tools_granted": tasks.tools_of(incident.task_id),
+                         "open_tasks": open_tasks},
+        "containment": [a.get("outcome") for a in actions if isinstance(a, Mapping)],
+        "pending_approval": pending,
+        "suggested_next_step": next_step,
+    }

@@ -1,0 +1,136 @@
+"""A compromised agent driven through the real pipeline, with the default engine watching."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import AgentKit
+from warrant import audit, warrants
+from warrant.enforce import Pipeline, TrustDomain
+from warrant.response import ResponseEngine
+from warrant.types import Decision
+
+from .conftest import CANARY, Watch
+
+
+def codes(decision: Decision) -> set[str]:
+    return {r.code for r in decision.reasons}
+
+
+def probe(pipeline: Pipeline, agent: AgentKit, times: int = 5) -> list[Decision]:
+    """Out-of-scope calls: the warrant does not grant `drop_table`."""
+    return [pipeline.decide(agent.request("drop_table", table="users")) for _ in range(times)]
+
+
+@pytest.mark.claim("response.auto-containment")
+def test_five_denied_calls_revoke_the_task_and_the_next_call_is_denied(
+        domain: TrustDomain, engine: ResponseEngine, watch: Watch, pipeline: Pipeline,
+        agent: AgentKit) -> None:
+    assert pipeline.decide(agent.request("read_file", path="a.txt")).allowed
+    denied = probe(pipeline, agent)
+    assert all("warrant.tool-not-granted" in codes(d) for d in denied)
+
+    incident_id, detail = watch.wait("contained")
+    assert detail["action"] == "revoke_task"
+
+    after = pipeline.decide(agent.request("read_file", path="a.txt"))
+    assert not after.allowed
+    assert "revoked" in codes(after)
+    incident = engine.incidents.get(incident_id)
+    assert incident is not None
+    assert incident.status == "contained"
+    assert incident.agent == agent.agent_id and incident.task_id == agent.task_id
+    assert incident.detections == ["response.repeated-denials"]
+
+
+@pytest.mark.claim("response.evidence")
+def test_an_incident_carries_evidence_with_inclusion_proofs_that_verify(
+        domain: TrustDomain, engine: ResponseEngine, watch: Watch, pipeline: Pipeline,
+        agent: AgentKit) -> None:
+    denied = probe(pipeline, agent)
+    incident_id, _ = watch.wait("contained")
+    watch.wait("triaged", lambda i, d: i == incident_id)
+    assert engine.drain()
+
+    incident = engine.incidents.get(incident_id)
+    assert incident is not None
+    evidence = incident.evidence
+    seqs = [r["seq"] for r in evidence["records"]]
+    assert {d.audit_seq for d in denied} <= set(seqs)
+    root = bytes.fromhex(evidence["root"])
+    for item in evidence["records"]:
+        stored = domain.audit.get(item["seq"]).record
+        assert item["record"] == stored.to_json()
+        path = item["inclusion_proof"]
+        proof = audit.InclusionProof(item["seq"], path["tree_size"],
+                                     tuple(bytes.fromhex(h) for h in path["hashes"]))
+        audit.AuditLog.verify_inclusion(stored, proof, root)
+    assert evidence["principal_chain"] == ["user:alice", agent.agent_id]
+    assert evidence["task_id"] == agent.task_id
+    assert "read_file" in evidence["warrant"]["tools"]
+
+    disposition = incident.disposition
+    assert "denied calls" in disposition["what_happened"]
+    assert disposition["blast_radius"]["agent"] == agent.agent_id
+    assert disposition["pending_approval"] == ["suspend_agent"]
+    assert disposition["suggested_next_step"]
+    alerts = engine.incidents.alerts(incident_id)
+    assert alerts and all(a["triaged_at"] is not None for a in alerts)
+
+
+@pytest.mark.claim("response.auto-containment")
+def test_a_canary_token_suspends_the_agent_before_its_next_call(
+        domain: TrustDomain, engine: ResponseEngine, watch: Watch, pipeline: Pipeline,
+        agent: AgentKit) -> None:
+    used = pipeline.decide(agent.request("send_email", to="ops@acme.example",
+                                         body=f"here is the key {CANARY}"))
+    # No waiting: critical single-record detections contain inline, before decide() returns.
+    assert "contained" in watch.kinds()
+    after = pipeline.decide(agent.request("read_file", path="a.txt"))
+    assert not after.allowed
+    assert codes(after) & {"revoked", "authn.credential"}
+
+    incident_id, _ = watch.wait("contained")
+    incident = engine.incidents.get(incident_id)
+    assert incident is not None and incident.severity == "critical"
+    actions = [t["detail"]["action"] for t in incident.timeline if t["kind"] == "action"]
+    assert actions[:2] == ["revoke_task", "suspend_agent"]
+    assert used.audit_seq in incident.alerts[0]["seqs"]
+    # Suspended means every credential: a fresh task with the old credential is denied too.
+    _, fresh = domain.mint(agent=agent.name, task="another",
+                           tools=[warrants.parse_tool_spec("read_file")])
+    assert not pipeline.decide(agent.request("read_file", warrant=fresh, path="a")).allowed
+
+
+def test_a_quarantined_tool_opens_a_high_incident(
+        domain: TrustDomain, engine: ResponseEngine, watch: Watch) -> None:
+    domain.record_admin("tool.quarantined", {"tool": "files/read", "by": "gateway",
+                                             "reason": "description changed after approval"})
+    incident_id, _detail = watch.wait("alert", lambda i, d: d["detection"]
+                                     == "response.tool-quarantined")
+    incident = engine.incidents.get(incident_id)
+    assert incident is not None and incident.severity == "high"
+    assert "files/read" in incident.title
+
+
+def test_a_sandbox_violation_opens_an_incident_and_revokes_the_task(
+        domain: TrustDomain, engine: ResponseEngine, watch: Watch, pipeline: Pipeline,
+        agent: AgentKit) -> None:
+    domain.record_admin("sandbox.violation", {"agent": agent.agent_id,
+                                              "task_id": agent.task_id, "what": "network"})
+    watch.wait("contained")
+    assert "revoked" in codes(pipeline.decide(agent.request("read_file", path="a")))
+
+
+def test_every_automatic_action_is_audited_and_raises_an_alert(
+        domain: TrustDomain, engine: ResponseEngine, watch: Watch, pipeline: Pipeline,
+        agent: AgentKit) -> None:
+    probe(pipeline, agent)
+    incident_id, _ = watch.wait("contained")
+    assert engine.drain()
+    actions = [e.record for e in domain.audit.tail(50)
+               if e.record.kind == "admin" and e.record.tool == "response.action"]
+    # suspend_agent needs approval in the default high playbook: not run, not audited.
+    assert [a.detail["action"] for a in actions if a.detail] == ["revoke_task", "notify"]
+    alerts = engine.incidents.alerts(incident_id)
+    assert "response.action" in {a["detection"] for a in alerts}
