@@ -10,6 +10,7 @@ import anyio
 
 from warrant.config import resolve_home
 from warrant.enforce import Guard, TrustDomain
+from warrant.response import ResponseEngine
 from warrant.store import SqlitePins
 
 from ._auth import open_session
@@ -30,6 +31,10 @@ def run_gateway(config: GatewayConfig, *, home: Path | None = None,
     root = resolve_home(home)
     with TrustDomain.open(root) as domain:
         pins = SqlitePins(root / STATE_DB)
+        # The response engine watches this gateway's decisions and contains
+        # compromised agents (revocations take effect on the next call).
+        engine = ResponseEngine(domain)
+        engine.start()
         try:
             guard = Guard(domain)
             session = open_session(guard, os.environ if env is None else env)
@@ -39,4 +44,5 @@ def run_gateway(config: GatewayConfig, *, home: Path | None = None,
                 "agent": session.credential.agent_id if session else None})
             anyio.run(gateway.serve_stdio)
         finally:
+            engine.stop()
             pins.close()
