@@ -40,6 +40,9 @@ log = logging.getLogger("warrant.response")
 #: notified, triaged.
 Observer = Callable[[str, str, Mapping[str, Any]], None]
 
+#: Under sustained load, triage at least once per this many events.
+TRIAGE_EVERY = 256
+
 #: Alerts about the engine itself: recorded and triaged, but never drive playbooks.
 INTERNAL = frozenset({"response.action", "response.backpressure", "response.step-failed"})
 _WAKE = object()
@@ -71,6 +74,7 @@ class ResponseEngine:
         self._state: dict[str, dict[str, Any]] = {d.id: {} for d in self._stateful}
         self._queue: queue.Queue[object] = queue.Queue(maxsize=queue_size)
         self._triage: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self._since_triage = 0
         self._lock = threading.RLock()  # serialises incident handling (inline + worker)
         self._observers: list[Observer] = []
         self._pending: dict[str, list[tuple[Step, Alert]]] = {}
@@ -178,7 +182,13 @@ class ResponseEngine:
                         for alert in self._run_detection(detection, item,
                                                          self._state[detection.id]):
                             self.handle(alert)
-                self._run_triage()
+                # Evidence gathering is slow (proofs read the log); containment
+                # is not. Triage when the queue is idle, or every so often under
+                # sustained load, so it never delays detecting the next event.
+                self._since_triage += 1
+                if self._queue.empty() or self._since_triage >= TRIAGE_EVERY:
+                    self._since_triage = 0
+                    self._run_triage()
                 if self._bp_open and self._queue.empty():
                     with self._bp_lock:
                         self._bp_open = False

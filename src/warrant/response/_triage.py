@@ -33,6 +33,9 @@ class TaskBook:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._tasks: dict[str, tuple[str, tuple[str, ...]]] = {}
+        # What every task's warrant granted, revoked or not: evidence states what
+        # the incident's task could do, even after containment revoked it.
+        self._granted: dict[str, tuple[str, ...]] = {}
 
     def observe(self, record: AuditRecord) -> None:
         if record.kind != "admin" or not record.detail:
@@ -42,6 +45,7 @@ class TaskBook:
             tools = tuple(str(t) for t in detail.get("tools") or ())
             with self._lock:
                 self._tasks[str(detail["task_id"])] = (str(detail.get("agent")), tools)
+                self._granted[str(detail["task_id"])] = tools
         elif record.tool == "revoke":
             kind, value = detail.get("kind"), str(detail.get("value"))
             with self._lock:
@@ -51,8 +55,9 @@ class TaskBook:
                     self._tasks = {t: v for t, v in self._tasks.items() if v[0] != value}
 
     def tools_of(self, task_id: str | None) -> list[str]:
+        """The tools the task's warrant granted (also after it was revoked)."""
         with self._lock:
-            return list(self._tasks.get(task_id or "", ("", ()))[1])
+            return list(self._granted.get(task_id or "", ()))
 
     def open_tasks(self, agent: str | None) -> list[str]:
         with self._lock:
