@@ -7,7 +7,6 @@ call that matches an approved entry consumes it atomically.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sqlite3
 import threading
@@ -16,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from warrant.errors import StoreError
+
+from ._transaction import transaction
 
 APPROVALS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS approvals (
@@ -65,27 +66,21 @@ class SqliteApprovals:
              arguments: dict[str, Any], reasons: list[dict[str, str]], decision_id: str,
              now: float, ttl_seconds: float) -> Approval:
         """The pending approval for this exact call, created if there is none yet."""
-        with self._lock:
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")
-                row = self._conn.execute(
-                    "SELECT * FROM approvals WHERE agent_id = ? AND task_id = ? AND tool = ? "
-                    "AND argument_digest = ? AND status = 'pending' AND expires_at > ?",
-                    (agent_id, task_id, tool, argument_digest, now)).fetchone()
-                if row is None:
-                    approval_id = f"apr-{uuid.uuid4().hex[:12]}"
-                    self._conn.execute(
-                        "INSERT INTO approvals VALUES (?,?,?,?,?,?,?,?,?,?, 'pending', "
-                        "NULL, NULL, NULL)",
-                        (approval_id, now, now + ttl_seconds, agent_id, task_id, tool,
-                         argument_digest, json.dumps(arguments), json.dumps(reasons),
-                         decision_id))
-                    row = self._conn.execute("SELECT * FROM approvals WHERE approval_id = ?",
-                                             (approval_id,)).fetchone()
-                self._conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                self._rollback()
-                raise StoreError(f"approval could not be recorded: {exc}") from exc
+        with transaction(self._conn, self._lock, "approval store") as c:
+            row = c.execute(
+                "SELECT * FROM approvals WHERE agent_id = ? AND task_id = ? AND tool = ? "
+                "AND argument_digest = ? AND status = 'pending' AND expires_at > ?",
+                (agent_id, task_id, tool, argument_digest, now)).fetchone()
+            if row is None:
+                approval_id = f"apr-{uuid.uuid4().hex[:12]}"
+                c.execute(
+                    "INSERT INTO approvals VALUES (?,?,?,?,?,?,?,?,?,?, 'pending', "
+                    "NULL, NULL, NULL)",
+                    (approval_id, now, now + ttl_seconds, agent_id, task_id, tool,
+                     argument_digest, json.dumps(arguments), json.dumps(reasons),
+                     decision_id))
+                row = c.execute("SELECT * FROM approvals WHERE approval_id = ?",
+                                (approval_id,)).fetchone()
         return _from_row(row)
 
     def consume(self, *, agent_id: str, task_id: str, tool: str, argument_digest: str,
@@ -139,10 +134,6 @@ class SqliteApprovals:
             rows = self._conn.execute(sql + " ORDER BY created_at", params).fetchall()
         return [_from_row(r) for r in rows]
 
-    def _rollback(self) -> None:
-        # No transaction left to roll back is fine: the original error is what matters.
-        with contextlib.suppress(sqlite3.Error):
-            self._conn.execute("ROLLBACK")
 
 
 def _from_row(row: tuple[Any, ...]) -> Approval:

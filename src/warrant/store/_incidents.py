@@ -16,18 +16,19 @@ INVARIANT: every method either completes its transaction or raises `StoreError`.
 from __future__ import annotations
 
 import builtins
-import contextlib
 import json
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from warrant.errors import StoreError
+
+from ._transaction import transaction
 
 INCIDENTS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS incidents (
@@ -109,22 +110,8 @@ class SqliteIncidents:
         with self._lock:
             self._conn.close()
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise StoreError(f"incident store unavailable: {exc}") from exc
-            try:
-                yield self._conn
-                self._conn.execute("COMMIT")
-            except BaseException as exc:
-                with contextlib.suppress(sqlite3.Error):
-                    self._conn.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.Error):
-                    raise StoreError(f"incident store write failed: {exc}") from exc
-                raise
+    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
+        return transaction(self._conn, self._lock, "incident store")
 
     # -- writing -----------------------------------------------------------------------------
 

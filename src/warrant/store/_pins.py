@@ -15,17 +15,17 @@ the CLI only calls for a person (and audits first).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from warrant.errors import StoreError
+
+from ._transaction import transaction
 
 PINS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS tool_pins (
@@ -88,23 +88,8 @@ class SqlitePins:
         with self._lock:
             self._conn.close()
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        """One IMMEDIATE transaction: all of it commits, or none of it and StoreError."""
-        with self._lock:
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise StoreError(f"state database unavailable: {exc}") from exc
-            try:
-                yield self._conn
-                self._conn.execute("COMMIT")
-            except BaseException as exc:
-                with contextlib.suppress(sqlite3.Error):
-                    self._conn.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.Error):
-                    raise StoreError(f"state database write failed: {exc}") from exc
-                raise
+    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
+        return transaction(self._conn, self._lock, "state database")
 
     def get(self, qualified_name: str) -> ToolPin | None:
         with self._lock:

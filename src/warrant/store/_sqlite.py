@@ -11,12 +11,10 @@ INVARIANT: every method either completes its transaction or raises
 
 from __future__ import annotations
 
-import contextlib
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +22,7 @@ from warrant.errors import IdentityError, StoreError
 from warrant.types import AgentRecord, AgentStatus, RevocationKind, RiskClass, ToolInfo
 
 from ._approvals import APPROVALS_SCHEMA, SqliteApprovals
+from ._transaction import transaction
 
 SCHEMA_VERSION = 1
 
@@ -119,24 +118,8 @@ class SqliteStore:
         """Held calls waiting for a human (see `_approvals`)."""
         return self._approvals
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        """One IMMEDIATE transaction: all of it commits, or none of it and StoreError."""
-        with self._lock:
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise StoreError(f"state database unavailable: {exc}") from exc
-            try:
-                yield self._conn
-                self._conn.execute("COMMIT")
-            except BaseException as exc:
-                # If ROLLBACK fails the transaction is already gone; the original error matters.
-                with contextlib.suppress(sqlite3.Error):
-                    self._conn.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.Error):
-                    raise StoreError(f"state database write failed: {exc}") from exc
-                raise
+    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
+        return transaction(self._conn, self._lock, "state database")
 
     def _query(self, sql: str, params: tuple[object, ...] = ()) -> list[_Row]:
         with self._lock:
