@@ -102,23 +102,14 @@ STEPS: Mapping[str, Callable[[StepContext], StepOutcome]] = {
 }
 
 
-try:
-    import httpx
-except ImportError:  # optional: webhooks fall back to urllib
-    httpx = None  # type: ignore[assignment] # why: optional dependency
-
-
 def _post(url: str, body: bytes, timeout: float) -> None:
-    if httpx is None:
-        request = urllib.request.Request(url, data=body, method="POST",  # noqa: S310 - http(s) URL validated by the playbook
-                                         headers={"content-type": "application/json"})
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - as above
-            status = response.status
-        if status >= 300:
-            raise OSError(f"webhook answered {status}")
-        return
-    httpx.post(url, content=body, timeout=timeout,
-               headers={"content-type": "application/json"}).raise_for_status()
+    """POST JSON with the standard library (no extra dependency for one request)."""
+    request = urllib.request.Request(url, data=body, method="POST",  # noqa: S310 - http(s) URL validated by the playbook
+                                     headers={"content-type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - as above
+        status = response.status
+    if status >= 300:
+        raise OSError(f"webhook answered {status}")
 
 
 class Notifier:
