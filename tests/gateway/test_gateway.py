@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 
+import anyio
 import pytest
 from click.testing import CliRunner
 
@@ -200,3 +202,26 @@ def test_a_malformed_config_is_a_clear_error_with_exit_status_2(world: World) ->
     assert done.stderr.startswith("error: gateway config"), done.stderr
     assert "`limitz` Extra inputs are not permitted" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.claim("response.auto-containment")
+def test_an_agent_that_keeps_getting_denied_is_contained_by_the_gateways_response_engine(
+        world: World) -> None:
+    def task_revoked() -> bool:
+        with sqlite3.connect(world.home / "state.db") as conn:
+            return conn.execute("SELECT 1 FROM revocations WHERE kind = 'task' AND value = ?",
+                                (world.task_id,)).fetchone() is not None
+
+    async def body() -> None:
+        async with world.client("time") as gw:
+            for _ in range(5):  # the default playbook contains after 5 denials
+                is_error, _ = await gw.call("time__get_current_time", timezone="Asia/Tokyo")
+                assert is_error
+            # Containment runs on the engine's worker thread: wait for it, bounded.
+            with anyio.fail_after(10):
+                while not task_revoked():
+                    await anyio.sleep(0.02)
+            is_error, text = await gw.call("time__get_current_time", timezone="Europe/Rome")
+            assert is_error and "revoked" in text
+
+    run(body)
