@@ -7,6 +7,23 @@ import importlib
 import pytest
 
 SURFACES = {
+    "warrant.audit": {
+        "AuditBackend", "AuditLog", "AuditRecord", "Checkpoint", "ConsistencyProof",
+        "EMPTY_ROOT", "Entry", "InclusionProof", "SCHEMA", "VerifyReport", "key_id",
+        "leaf_hash", "node_hash", "root_from_leaf_hashes", "sign_checkpoint", "utc_now",
+        "verify_checkpoint",
+    },
+    "warrant.policy": {
+        "CompiledPolicy", "PolicyFinding", "PolicyRequest", "PolicyResult", "PolicyTestCase",
+        "PolicyTestResult", "check_policies", "default_pack_sources", "default_pack_tests",
+        "default_schema_text", "load_policy_set", "load_policy_tests", "run_policy_tests",
+    },
+    "warrant.warrants": {
+        "Constraint", "Equals", "InRange", "MAX_DEPTH", "Matches", "OneOf", "Prefix",
+        "ToolGrant", "WARRANT_VERSION", "Warrant", "WarrantLayer", "attenuate_warrant",
+        "describe_warrant", "mint_warrant", "parse_tool_spec", "validate_regex",
+        "verify_warrant",
+    },
     "warrant.gateway": {
         "BUILTIN_TOOLS", "MAX_INPUT_BYTES", "Catalogue", "HookAnswer", "answer_hook", "Gateway",
         "GatewayConfig", "HttpServer", "Limits", "StdioServer",

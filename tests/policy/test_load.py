@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-import warrant.policy
 from warrant.errors import PolicyError
 from warrant.policy import (
     check_policies,
@@ -173,22 +172,3 @@ def test_check_reports_errors_with_their_location() -> None:
 
 def test_the_default_pack_checks_clean() -> None:
     assert check_policies(default_pack_sources()) == []
-
-
-def test_the_public_surface_is_pinned() -> None:
-    assert warrant.policy.__all__ == sorted(warrant.policy.__all__)
-    assert set(warrant.policy.__all__) == {
-        "CompiledPolicy",
-        "PolicyFinding",
-        "PolicyRequest",
-        "PolicyResult",
-        "PolicyTestCase",
-        "PolicyTestResult",
-        "check_policies",
-        "default_pack_sources",
-        "default_pack_tests",
-        "default_schema_text",
-        "load_policy_set",
-        "load_policy_tests",
-        "run_policy_tests",
-    }

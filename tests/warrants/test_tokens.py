@@ -49,18 +49,6 @@ def verify(token: str, **overrides: object) -> warrants.Warrant:
     return verify_warrant(token, ROOT_PUBLIC, **options)  # type: ignore[arg-type]
 
 
-def test_the_public_surface_is_pinned() -> None:
-    # isort-style order, as ruff's RUF022 keeps it: CONSTANTS, Classes, functions.
-    order = sorted(warrants.__all__, key=lambda n: (not n.isupper(), not n[0].isupper(), n))
-    assert warrants.__all__ == order
-    assert set(warrants.__all__) == {
-        "MAX_DEPTH", "WARRANT_VERSION", "Constraint", "Equals", "InRange", "Matches", "OneOf",
-        "Prefix", "ToolGrant", "Warrant", "WarrantLayer", "attenuate_warrant",
-        "describe_warrant", "mint_warrant", "parse_tool_spec", "validate_regex",
-        "verify_warrant",
-    }  # fmt: skip
-
-
 def test_a_minted_warrant_verifies_and_permits_a_call_within_its_constraints() -> None:
     warrant = verify(mint(GRANTS))
     assert warrant.task_id == "task-42"
