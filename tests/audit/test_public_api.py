@@ -1,4 +1,4 @@
-"""The SQLite backend satisfies the audit log's backend protocol (surfaces: tests/test_public_surface.py)."""
+"""The SQLite backend satisfies the audit log's backend protocol."""
 
 from __future__ import annotations
 
