@@ -42,6 +42,9 @@ class DomainConfig(BaseModel):
     checkpoint_every: int = Field(default=1000, gt=0)
     #: Strict mode refuses every setting with `unsafe` in its name.
     strict: bool = True
+    #: Refuse to start on unsigned or modified configuration (policies, gateway
+    #: config); sign with `warrant config sign`. The Advanced tier requires it.
+    require_signed_config: bool = False
 
     @field_validator("domain")
     @classmethod

@@ -13,6 +13,7 @@ from warrant.errors import WarrantError
 from ._approval_cmds import approvals_group
 from ._audit_cmds import audit_group
 from ._common import EXIT_ERROR, fail
+from ._config_cmds import config_group
 from ._gateway_cmds import gateway, hook_group, tools_approve, tools_quarantine, tools_show
 from ._identity_cmds import agent, credential, init
 from ._incident_cmds import incidents_group, metrics
@@ -55,7 +56,8 @@ def main(verbose: bool) -> None:
 
 for command in (init, agent, credential, mint, attenuate, inspect, revoke, check,
                 policy_group, audit_group, tools_group, approvals_group, sandbox_group,
-                gateway, hook_group, memory_group, incidents_group, metrics, quickstart):
+                gateway, hook_group, memory_group, incidents_group, metrics, config_group,
+                quickstart):
     main.add_command(command)
 for tools_command in (tools_show, tools_approve, tools_quarantine):
     tools_group.add_command(tools_command)

@@ -41,7 +41,7 @@ def gateway(config_path: Path, home: Path | None) -> None:
     them as SERVER/TOOL. Without valid tokens every call is denied.
     """
     config = load_gateway_config(config_path)
-    run_gateway(config, home=home)
+    run_gateway(config, home=home, config_path=config_path)
 
 
 def _pins(home: Path | None) -> SqlitePins:

@@ -122,6 +122,8 @@ class TrustDomain:
     def open(cls, home: Path) -> TrustDomain:
         config = load_config(home)
         keys = identity.load_domain_keys(home / KEYS_DIR)
+        if config.require_signed_config:
+            identity.verify_bundle(keys.public_key, home / POLICY_DIR)
         policies = load_policies(home / POLICY_DIR)
         store = SqliteStore(home / STATE_DB)
         try:

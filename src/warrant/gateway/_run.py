@@ -8,8 +8,10 @@ from pathlib import Path
 
 import anyio
 
+from warrant import identity
 from warrant.config import resolve_home
 from warrant.enforce import Guard, TrustDomain
+from warrant.errors import ConfigError
 from warrant.response import ResponseEngine
 from warrant.store import SqlitePins
 
@@ -22,7 +24,7 @@ STATE_DB = "state.db"
 
 
 def run_gateway(config: GatewayConfig, *, home: Path | None = None,
-                env: Mapping[str, str] | None = None) -> None:
+                env: Mapping[str, str] | None = None, config_path: Path | None = None) -> None:
     """Serve one MCP client over stdin/stdout until it disconnects.
 
     Raises `StateError`/`ConfigError` before serving when the domain cannot be
@@ -30,6 +32,11 @@ def run_gateway(config: GatewayConfig, *, home: Path | None = None,
     """
     root = resolve_home(home)
     with TrustDomain.open(root) as domain:
+        if domain.config.require_signed_config:
+            if config_path is None:
+                raise ConfigError("this domain requires signed configuration; "
+                                  "start the gateway from a signed config file")
+            identity.verify_bundle(domain.public_key, config_path)
         pins = SqlitePins(root / STATE_DB)
         # The response engine watches this gateway's decisions and contains
         # compromised agents (revocations take effect on the next call).

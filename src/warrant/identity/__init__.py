@@ -1,6 +1,7 @@
 """Identity: domain keys and CA, agents, short-lived credentials, proof of possession."""
 
 from ._agents import RISK_TIERS, agent_id_for, new_agent
+from ._bundles import manifest_path, sign_bundle, verify_bundle
 from ._ca import (
     certificate_pem,
     issue_agent_certificate,
@@ -62,13 +63,16 @@ __all__ = [
     "load_domain_keys",
     "load_public_key_file",
     "make_proof",
+    "manifest_path",
     "new_agent",
     "public_from_raw",
     "raw_private",
     "raw_public",
     "read_private_key",
+    "sign_bundle",
     "token_digest",
     "verify_agent_certificate",
+    "verify_bundle",
     "verify_credential",
     "verify_proof",
     "write_private_key",
