@@ -35,6 +35,11 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def digest_arguments(arguments: Mapping[str, Any]) -> str:
+    """The argument digest proofs, approvals and audit records bind to."""
+    return sha256_hex(canonical_json(arguments))
+
+
 class Effect(str, enum.Enum):
     """What a decision says about an action."""
 
@@ -150,7 +155,7 @@ class ToolCall:
 
     def argument_digest(self) -> str:
         """SHA-256 over the canonical JSON of the arguments (what the audit log keeps)."""
-        return sha256_hex(canonical_json(self.arguments_json()))
+        return digest_arguments(self.arguments_json())
 
 
 @dataclass(frozen=True, slots=True)

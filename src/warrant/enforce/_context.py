@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from warrant.identity import Credential
-from warrant.types import AgentRecord, Effect, Reason, ToolCall, ToolInfo
+from warrant.types import AgentRecord, Effect, Reason, ToolCall, ToolInfo, digest_arguments
 from warrant.warrants import Warrant
 
 
@@ -42,6 +42,21 @@ class CallContext:
     #: Internal detail for the audit record only (never shown to the caller).
     detail: dict[str, Any] = field(default_factory=dict)
     policy_revision: str | None = None
+    # Thawed arguments and their digest, computed at most once per decision.
+    _arguments: dict[str, Any] | None = field(default=None, init=False, repr=False)
+    _digest: str | None = field(default=None, init=False, repr=False)
+
+    def arguments(self) -> dict[str, Any]:
+        """The call's arguments as plain JSON values (do not mutate: shared by stages)."""
+        if self._arguments is None:
+            self._arguments = self.request.call.arguments_json()
+        return self._arguments
+
+    def argument_digest(self) -> str:
+        """`ToolCall.argument_digest()` of this call, computed once."""
+        if self._digest is None:
+            self._digest = digest_arguments(self.arguments())
+        return self._digest
 
     def deny(self, code: str, message: str, source: str) -> Effect:
         self.effect = Effect.DENY

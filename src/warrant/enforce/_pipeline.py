@@ -97,12 +97,11 @@ class Pipeline:
             task_id=warrant.task_id if warrant else None,
             principal_chain=warrant.principal_chain if warrant else (),
         )
-        call = ctx.request.call
         try:
             decision = replace(decision, latency_us=(time.perf_counter() - started) * 1e6)
             record = audit.AuditRecord.for_decision(
-                decision, argument_digest=call.argument_digest(),
-                arguments_redacted=redact_arguments(call.arguments_json()),
+                decision, argument_digest=ctx.argument_digest(),
+                arguments_redacted=redact_arguments(ctx.arguments()),
                 detail=ctx.detail or None)
             seq = self.domain.append(record)
         except Exception:

@@ -105,7 +105,7 @@ class Authenticate:
             raise InvalidCredential("no proof of possession with the request")
         call = ctx.request.call
         identity.verify_proof(ctx.request.proof, credential=credential,
-                              tool=call.qualified_name, argument_digest=call.argument_digest(),
+                              tool=call.qualified_name, argument_digest=ctx.argument_digest(),
                               warrant_token=ctx.request.warrant, now=ctx.now,
                               replay_guard=self._replay_guard)
         return credential
@@ -202,7 +202,7 @@ class EvaluatePolicy:
             risk_class=RiskClass(ctx.tool.risk_class), toolsets=ctx.tool.toolsets,
             agent_attrs={"owner": ctx.agent.owner, "risk_tier": ctx.agent.risk_tier,
                          "name": ctx.agent.name},
-            arguments=ctx.request.call.arguments_json(), task_id=ctx.warrant.task_id,
+            arguments=ctx.arguments(), task_id=ctx.warrant.task_id,
             on_behalf_of=ctx.warrant.on_behalf_of or "", chain=ctx.warrant.principal_chain,
             now=dt.datetime.fromtimestamp(ctx.now, dt.UTC),
         )
@@ -240,7 +240,7 @@ class ResolveApproval:
         assert ctx.warrant is not None
         call = ctx.request.call
         key = {"agent_id": ctx.agent.agent_id, "task_id": ctx.warrant.task_id,
-               "tool": call.qualified_name, "argument_digest": call.argument_digest()}
+               "tool": call.qualified_name, "argument_digest": ctx.argument_digest()}
         used = self._store.approvals.consume(**key, now=ctx.now)
         if used is not None:
             ctx.effect = Effect.ALLOW
@@ -249,7 +249,7 @@ class ResolveApproval:
                 f"approved by {used.decided_by} (`{used.approval_id}`), used once", "approval"))
             return None
         held = self._store.approvals.hold(
-            **key, arguments=redact_arguments(call.arguments_json()),
+            **key, arguments=redact_arguments(ctx.arguments()),
             reasons=[r.to_json() for r in ctx.reasons], decision_id=ctx.decision_id,
             now=ctx.now, ttl_seconds=self._ttl)
         ctx.reasons.append(Reason(
