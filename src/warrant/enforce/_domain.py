@@ -256,12 +256,7 @@ class TrustDomain:
         self.record_admin("agent.register", {"agent": record.agent_id, "owner": record.owner,
                                              "purpose": record.purpose,
                                              "attestation": record.attestation})
-        key_path: Path | None = None
-        if private is not None:
-            key_dir = self.home / AGENT_KEYS_DIR
-            key_dir.mkdir(exist_ok=True, mode=0o700)
-            key_path = key_dir / f"{name}.key"
-            identity.write_private_key(key_path, private)
+        key_path = None if private is None else self._write_agent_key(name, private)
         try:
             self.store.add_agent(record)
         except BaseException:
@@ -281,10 +276,20 @@ class TrustDomain:
 
     def agent_key(self, name: str) -> Ed25519PrivateKey:
         """The private key Warrant generated for an agent (demo and tests)."""
-        path = self.home / AGENT_KEYS_DIR / f"{name}.key"
+        path = self._agent_key_path(name)
         if not path.exists():
             raise IdentityError(f"no key file for agent `{name}` (it enrolled its own key)")
         return identity.read_private_key(path)
+
+    def _agent_key_path(self, name: str) -> Path:
+        return self.home / AGENT_KEYS_DIR / f"{name}.key"
+
+    def _write_agent_key(self, name: str, private: Ed25519PrivateKey) -> Path:
+        """Write a key Warrant generated for an agent (0600, in a 0700 directory)."""
+        path = self._agent_key_path(name)
+        path.parent.mkdir(exist_ok=True, mode=0o700)
+        identity.write_private_key(path, private)
+        return path
 
     def retire_agent(self, name_or_id: str) -> AgentRecord:
         record = self.agent(name_or_id)
@@ -301,11 +306,7 @@ class TrustDomain:
             private = identity.generate_key()
             public_key = private.public_key()
         self.record_admin("agent.rotate", {"agent": record.agent_id})
-        key_path = None
-        if private is not None:
-            key_path = self.home / AGENT_KEYS_DIR / f"{record.name}.key"
-            key_path.parent.mkdir(exist_ok=True, mode=0o700)
-            identity.write_private_key(key_path, private)
+        key_path = None if private is None else self._write_agent_key(record.name, private)
         self.store.rotate_agent_key(record.agent_id, identity.raw_public(public_key), time.time())
         return key_path
 
