@@ -10,14 +10,7 @@ from pathlib import Path
 
 import pytest
 
-
-def warrant(home: Path, *args: str, expect: int = 0, stdin: str | None = None) -> str:
-    env = {**os.environ, "WARRANT_HOME": str(home)}
-    proc = subprocess.run([sys.executable, "-m", "warrant", *args], capture_output=True,
-                          text=True, env=env, input=stdin, timeout=60, check=False)
-    assert proc.returncode == expect, (proc.returncode, proc.stdout, proc.stderr)
-    assert "Traceback" not in proc.stderr, proc.stderr
-    return proc.stdout + proc.stderr
+from tests.cli._run import warrant
 
 
 @pytest.fixture(scope="module")

@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.cli._run import warrant
 from warrant.enforce import TrustDomain
 from warrant.errors import ConfigError
-
-
-def warrant(home: Path, *args: str, expect: int = 0) -> str:
-    env = {**os.environ, "WARRANT_HOME": str(home)}
-    proc = subprocess.run([sys.executable, "-m", "warrant", *args], capture_output=True,
-                          text=True, env=env, timeout=60, check=False)
-    assert proc.returncode == expect, (proc.stdout, proc.stderr)
-    assert "Traceback" not in proc.stderr
-    return proc.stdout + proc.stderr
 
 
 @pytest.fixture
