@@ -58,12 +58,13 @@ class AgentKit:
 def make_agent(domain: TrustDomain, name: str = "billing",
                tools: tuple[str, ...] = ("read_file", "send_email:to^=ops@",
                                          "transfer:amount=0..100@2"),
-               total_budget: int | None = 10) -> AgentKit:
+               total_budget: int | None = 10, instruction: str | None = None) -> AgentKit:
     record, _ = domain.register_agent(name, owner="finance", purpose="pays invoices")
     issued = domain.issue_credential(name)
     task_id, token = domain.mint(agent=name, task="pay the invoice",
                                  tools=[warrants.parse_tool_spec(t) for t in tools],
-                                 on_behalf_of="user:alice", total_budget=total_budget)
+                                 on_behalf_of="user:alice", total_budget=total_budget,
+                                 instruction=instruction)
     return AgentKit(name=name, agent_id=record.agent_id, key=domain.agent_key(name),
                     credential=issued.token, warrant=token, task_id=task_id)
 

@@ -44,7 +44,14 @@ SURFACES = {
     "warrant.enforce": {
         "MEMORY_DB", "SCHEMA_FILE", "ApprovalRequired", "GuardedMemory", "CallContext",
         "CallRequest", "Denied", "Guard",
-        "GuardSession", "Pipeline", "Stage", "TrustDomain", "default_stages", "redact_arguments",
+        "GuardSession", "Pipeline", "SessionLedgers", "Stage", "TraceDataFlow", "TrustDomain",
+        "default_stages", "redact_arguments", "session_ledgers",
+    },
+    "warrant.flow": {
+        "DEFAULT_LIMIT_CHARS", "DESTINATIONS", "DESTINATION_FROM_TEXT", "DESTINATION_UNVERIFIED",
+        "FLOW_LABELS", "INJECTED", "LEDGER_INCOMPLETE", "SECRET", "UNTRUSTED", "Atom",
+        "Confidentiality", "FlowTrace", "Integrity", "Ledger", "Provenance", "SpanFinder",
+        "atoms", "normalise",
     },
     "warrant.memory": {
         "Authorizer", "Ed25519Signer", "HashLog", "LoggedHash", "MAX_CONTENT_BYTES",

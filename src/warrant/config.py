@@ -45,6 +45,14 @@ class DomainConfig(BaseModel):
     #: Refuse to start on unsigned or modified configuration (policies, gateway
     #: config); sign with `warrant config sign`. The Advanced tier requires it.
     require_signed_config: bool = False
+    #: Data flow: tools (`server/tool` or `tool`) whose results are trusted like
+    #: the user's own words (every other result is untrusted).
+    flow_trusted_tools: tuple[str, ...] = ()
+    #: Data flow: tools whose results are secret (they must not leave the organisation).
+    flow_secret_tools: tuple[str, ...] = ()
+    #: Data flow: run the prompt-injection detector over untrusted results, so
+    #: values found only inside injected instructions are labelled `injected`.
+    flow_detect_injection: bool = True
 
     @field_validator("domain")
     @classmethod
@@ -85,14 +93,20 @@ def load_config(home: Path) -> DomainConfig:
 
 
 def render_config(config: DomainConfig) -> str:
-    """TOML text for a config (only scalar keys, so a tiny writer is enough)."""
+    """TOML text for a config (scalars and lists of strings, so a tiny writer is enough)."""
     lines = ["# Warrant trust domain configuration. Unknown keys are rejected."]
     for key, value in config.model_dump().items():
-        if isinstance(value, bool):
+        if isinstance(value, tuple | list):
+            text = "[" + ", ".join(_toml_string(str(v)) for v in value) + "]"
+        elif isinstance(value, bool):
             text = "true" if value else "false"
         elif isinstance(value, int):
             text = str(value)
         else:
-            text = '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+            text = _toml_string(str(value))
         lines.append(f"{key} = {text}")
     return "\n".join(lines) + "\n"
+
+
+def _toml_string(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -253,7 +253,8 @@ def test_every_decision_lands_in_the_audit_log_with_redacted_arguments(
     assert decision.audit_seq is not None
     record = domain.audit.get(decision.audit_seq).record
     assert record.decision_id == decision.decision_id
-    assert record.effect == "allow"
+    # Nobody gave this address (no instruction, no result): it waits for a human.
+    assert record.effect == "needs-approval"
     assert record.arguments_redacted["api_key"] == "[redacted]"
     assert "sk-live-123" not in record.to_bytes().decode()
     domain.verify_audit()

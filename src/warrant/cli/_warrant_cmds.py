@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from warrant import identity, warrants
-from warrant.enforce import CallRequest, Pipeline
+from warrant.enforce import CallRequest, Pipeline, session_ledgers
 from warrant.errors import WarrantError
 from warrant.types import Decision, Effect, RevocationKind, ToolCall
 
@@ -180,7 +180,10 @@ def check(warrant_token: str, credential_token: str, tool: str, args_json: str,
             tool=call.qualified_name, argument_digest=call.argument_digest(),
             warrant_token=warrant_token, now=dt.datetime.now(dt.UTC).timestamp())
     with opened(home) as domain:
-        decision = Pipeline(domain).decide(CallRequest(
+        # One-shot: no results seen, so destinations are checked against the
+        # warrant's instruction alone.
+        pipeline = Pipeline(domain, ledgers=session_ledgers(domain, observes_results=False))
+        decision = pipeline.decide(CallRequest(
             call=call, credential=credential_token, warrant=warrant_token, proof=proof))
     emit(decision.to_json(), as_json, lambda: click.echo(describe_decision(decision)))
     exit_for(decision)

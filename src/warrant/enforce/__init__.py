@@ -2,9 +2,10 @@
 
 from ._context import CallContext, CallRequest, Stage
 from ._domain import SCHEMA_FILE, TrustDomain
+from ._flow import SessionLedgers, TraceDataFlow
 from ._guard import ApprovalRequired, Denied, Guard, GuardSession
 from ._memory import MEMORY_DB, GuardedMemory
-from ._pipeline import Pipeline, default_stages
+from ._pipeline import Pipeline, default_stages, session_ledgers
 from ._redact import redact_arguments
 
 __all__ = [
@@ -18,8 +19,11 @@ __all__ = [
     "GuardSession",
     "GuardedMemory",
     "Pipeline",
+    "SessionLedgers",
     "Stage",
+    "TraceDataFlow",
     "TrustDomain",
     "default_stages",
     "redact_arguments",
+    "session_ledgers",
 ]

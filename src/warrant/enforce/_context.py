@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from warrant.flow import FlowTrace
 from warrant.identity import Credential
 from warrant.types import AgentRecord, Effect, Reason, ToolCall, ToolInfo, digest_arguments
 from warrant.warrants import Warrant
@@ -42,6 +43,8 @@ class CallContext:
     #: Internal detail for the audit record only (never shown to the caller).
     detail: dict[str, Any] = field(default_factory=dict)
     policy_revision: str | None = None
+    #: Where the arguments came from (set by the data-flow stage, when it runs).
+    flow: FlowTrace | None = None
     # Thawed arguments and their digest, computed at most once per decision.
     _arguments: dict[str, Any] | None = field(default=None, init=False, repr=False)
     _digest: str | None = field(default=None, init=False, repr=False)

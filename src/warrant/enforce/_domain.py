@@ -32,7 +32,7 @@ from warrant import audit, identity, policy, warrants
 from warrant.config import CONFIG_FILE, DomainConfig, load_config, render_config
 from warrant.errors import AuditIntegrityError, IdentityError, StateError, StoreError
 from warrant.store import Approval, SqliteAuditBackend, SqliteStore, StateStore
-from warrant.types import AgentRecord, RevocationKind
+from warrant.types import AgentRecord, RevocationKind, sha256_hex
 
 log = logging.getLogger("warrant.domain")
 
@@ -47,7 +47,11 @@ CHECKPOINT_FILE = "checkpoint"
 
 
 SCHEMA_FILE = "schema.cedarschema"
-PACK_FILES = ("baseline.cedar", SCHEMA_FILE, "tests.json")
+PACK_FILES = ("baseline.cedar", "flow.cedar", SCHEMA_FILE, "tests.json")
+
+
+#: The user's instruction bound to a warrant is at most this long.
+MAX_INSTRUCTION_CHARS = 64 * 1024
 
 
 def load_policies(policy_dir: Path) -> policy.CompiledPolicy:
@@ -372,13 +376,21 @@ class TrustDomain:
 
     def mint(self, *, agent: str, task: str, tools: Sequence[warrants.ToolGrant],
              on_behalf_of: str | None = None, total_budget: int | None = None,
-             ttl_seconds: int | None = None, max_depth: int = 0) -> tuple[str, str]:
-        """Mint a task warrant for an active agent; returns (task_id, token)."""
+             ttl_seconds: int | None = None, max_depth: int = 0,
+             instruction: str | None = None) -> tuple[str, str]:
+        """Mint a task warrant for an active agent; returns (task_id, token).
+
+        `instruction` is the user's own request for this task: the data-flow
+        ledger trusts the values in it (a payee, an address the user typed).
+        """
         record = self.agent(agent)
         if record.status.value != "active":
             raise IdentityError(f"agent `{record.agent_id}` is retired and gets no warrants")
         if not task.strip():
             raise IdentityError("a warrant needs a task description (--task)")
+        if instruction is not None and len(instruction) > MAX_INSTRUCTION_CHARS:
+            raise IdentityError(
+                f"the instruction is longer than {MAX_INSTRUCTION_CHARS} characters")
         now = dt.datetime.now(dt.UTC)
         ttl = ttl_seconds or self.config.warrant_ttl_seconds
         task_id = f"task-{uuid.uuid4().hex[:16]}"
@@ -387,10 +399,14 @@ class TrustDomain:
             agent=record.agent_id, tools=list(tools), on_behalf_of=on_behalf_of,
             total_budget=total_budget, expires_at=now + dt.timedelta(seconds=ttl),
             max_depth=max_depth, now=now)
+        if instruction is not None and instruction.strip():
+            self.store.put_instruction(task_id, instruction, now.timestamp())
         self.record_admin("warrant.mint", {"task_id": task_id, "task": task.strip(),
                                            "agent": record.agent_id,
                                            "on_behalf_of": on_behalf_of,
                                            "tools": sorted(t.name for t in tools),
-                                           "ttl_seconds": ttl})
+                                           "ttl_seconds": ttl,
+                                           "instruction_sha256": sha256_hex(
+                                               instruction.encode()) if instruction else None})
         return task_id, token
 

@@ -24,6 +24,7 @@ from warrant.types import Decision, Effect, Reason, canonical_json
 
 from ._context import CallContext, CallRequest, Stage
 from ._domain import TrustDomain
+from ._flow import SessionLedgers, TraceDataFlow, injection_span_finder
 from ._redact import redact_arguments
 from ._stages import (
     Authenticate,
@@ -39,29 +40,47 @@ from ._stages import (
 log = logging.getLogger("warrant.enforce")
 
 
-def default_stages(domain: TrustDomain, replay_guard: identity.ReplayGuard) -> list[Stage]:
-    """authenticate → warrant → revocation → scope → catalogue → policy → approval → budget."""
+def default_stages(domain: TrustDomain, replay_guard: identity.ReplayGuard,
+                   ledgers: SessionLedgers | None = None) -> list[Stage]:
+    """authenticate → warrant → revocation → scope → catalogue → data flow → policy →
+    approval → budget."""
+    ledgers = ledgers or session_ledgers(domain)
     return [
         Authenticate(domain.store, domain.domain, domain.public_key, replay_guard),
         VerifyWarrant(domain.domain, domain.public_key),
         CheckRevocation(domain.store),
         check_scope,
         LookUpTool(domain.store),
+        TraceDataFlow(ledgers),
         EvaluatePolicy(domain.policies),
         ResolveApproval(domain.store, domain.config.approval_ttl_seconds),
         ConsumeBudget(domain.store),
     ]
 
 
+def session_ledgers(domain: TrustDomain, *, observes_results: bool = True) -> SessionLedgers:
+    """The data-flow ledgers for a PEP process, with the injection detector if configured.
+
+    A PEP that never sees tool results (`observes_results=False`) traces calls
+    against the user's instruction alone.
+    """
+    finder = injection_span_finder() if domain.config.flow_detect_injection else None
+    return SessionLedgers(domain.store, domain.config, finder,
+                          observes_results=observes_results)
+
+
 class Pipeline:
     """Runs the stages for one call and records the decision."""
 
     def __init__(self, domain: TrustDomain, *, stages: Sequence[Stage] | None = None,
-                 replay_guard: identity.ReplayGuard | None = None):
+                 replay_guard: identity.ReplayGuard | None = None,
+                 ledgers: SessionLedgers | None = None):
         self.domain = domain
+        #: What each session has seen; results are observed in `record_outcome`.
+        self.ledgers = ledgers or session_ledgers(domain)
         # The store-backed guard sees nonces from every process sharing the domain.
         self._stages = list(stages) if stages is not None else default_stages(
-            domain, replay_guard or domain.store)
+            domain, replay_guard or domain.store, self.ledgers)
 
     def decide(self, request: CallRequest, *,
                session_credential: identity.Credential | None = None) -> Decision:
@@ -115,7 +134,14 @@ class Pipeline:
 
     def record_outcome(self, decision: Decision, *, ok: bool, result: Any = None,
                        error: str | None = None) -> int:
-        """Append what the tool did (status, result digest, short redacted summary)."""
+        """Append what the tool did (status, result digest, short redacted summary).
+
+        The result is also observed into the session's data-flow ledger, labelled
+        with its provenance (untrusted unless the configuration trusts the tool),
+        so later calls that carry its values are traced back to it.
+        """
+        if ok and decision.task_id and decision.effect is Effect.ALLOW:
+            self.ledgers.observe(decision.task_id, decision.tool, result)
         result_bytes = canonical_json(_jsonable(result))
         outcome: dict[str, Any] = {
             "status": "ok" if ok else "error",

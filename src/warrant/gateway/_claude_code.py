@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from warrant.enforce import Guard, GuardSession, TrustDomain
+from warrant.enforce import Guard, GuardSession, Pipeline, TrustDomain, session_ledgers
 from warrant.errors import WarrantError
 from warrant.types import Decision, Effect, RiskClass, ToolCall, ToolInfo, canonical_json
 
@@ -150,7 +150,11 @@ def run_hook(guard: Guard, raw: bytes, env: Mapping[str, str] | None = None) -> 
 def answer_hook(home: Path, raw: bytes, env: Mapping[str, str] | None = None) -> HookAnswer:
     """Open the trust domain in `home`, answer one hook invocation, close it. Never raises."""
     try:
-        guard = Guard(TrustDomain.open(home))
+        domain = TrustDomain.open(home)
+        # The hook sees calls, never results: data flow is traced against the
+        # user's instruction alone (destinations it does not give are held).
+        guard = Guard(domain, Pipeline(domain, ledgers=session_ledgers(
+            domain, observes_results=False)))
     except WarrantError as exc:
         return blocked(exc.message)
     answer = run_hook(guard, raw, env)

@@ -55,6 +55,9 @@ CREATE TABLE IF NOT EXISTS tools (
     description TEXT NOT NULL, toolsets TEXT NOT NULL, registered_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS nonces (nonce TEXT PRIMARY KEY, expires_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS instructions (
+    task_id TEXT PRIMARY KEY, text TEXT NOT NULL, created_at REAL NOT NULL
+);
 """
 
 #: The budget row that counts every call of a task, whatever the tool.
@@ -286,6 +289,17 @@ class SqliteStore:
         rows = self._query("SELECT used FROM budgets WHERE task_id = ? AND tool = ?",
                            (task_id, tool))
         return int(rows[0][0]) if rows else 0
+
+    # -- the user's instruction per task (trusted input of the data-flow ledger) --------------
+
+    def put_instruction(self, task_id: str, text: str, now: float) -> None:
+        """Bind the user's instruction to a task, once: it can never be rewritten."""
+        with self._tx() as c:
+            c.execute("INSERT INTO instructions VALUES (?,?,?)", (task_id, text, now))
+
+    def get_instruction(self, task_id: str) -> str | None:
+        rows = self._query("SELECT text FROM instructions WHERE task_id = ?", (task_id,))
+        return str(rows[0][0]) if rows else None
 
     def first_use(self, nonce: str, expires_at: float) -> bool:
         """Replay guard shared by every process using this store."""

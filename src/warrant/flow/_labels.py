@@ -1,0 +1,56 @@
+"""Provenance labels and the flow labels policy sees.
+
+A tool result is labelled where it enters the session: which tool and server it
+came from, its integrity (trusted: the user's own instruction; untrusted:
+anything a tool returned) and its confidentiality. A call's arguments are then
+traced back to those labels, and the outcome is summarised as the flow labels
+below, which reach Cedar in `context.labels` (see the default pack's flow
+rules).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Integrity(str, Enum):
+    TRUSTED = "trusted"
+    UNTRUSTED = "untrusted"
+
+
+class Confidentiality(str, Enum):
+    PUBLIC = "public"
+    INTERNAL = "internal"
+    SECRET = "secret"  # noqa: S105 - a label, not a password
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    """Where a piece of content came from: `source` is `server/tool` (or `user`)."""
+
+    source: str
+    integrity: Integrity = Integrity.UNTRUSTED
+    confidentiality: Confidentiality = Confidentiality.INTERNAL
+
+
+#: An argument carries a value the session saw in untrusted content (and the
+#: user's instruction did not give).
+UNTRUSTED = "untrusted"
+#: An argument carries a value found inside content the injection detector
+#: flagged as instructions (or in a record holding such content).
+INJECTED = "injected"
+#: An argument names a destination (email, IBAN, URL, phone) that neither the
+#: user's instruction gave nor any tool returned as a record field: it came from
+#: free text the attacker may have written, or from nowhere (the model made it).
+DESTINATION_UNVERIFIED = "destination-unverified"
+#: The unverified destination was seen in untrusted free text.
+DESTINATION_FROM_TEXT = "destination-from-untrusted-text"
+#: An argument carries data from a result labelled secret.
+SECRET = "secret"  # noqa: S105 - a label, not a password
+#: The ledger cannot vouch for this session (it overflowed or was lost), so
+#: every value must be treated as untrusted.
+LEDGER_INCOMPLETE = "ledger-incomplete"
+
+FLOW_LABELS = frozenset({UNTRUSTED, INJECTED, DESTINATION_UNVERIFIED, DESTINATION_FROM_TEXT,
+                         SECRET, LEDGER_INCOMPLETE})

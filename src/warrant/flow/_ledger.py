@@ -1,0 +1,323 @@
+"""The session ledger: what one task's agent has seen, and where each value came from.
+
+`observe` indexes a tool result (or the user's instruction) under its
+provenance; `trace` takes a call's arguments and says, per argument, which of
+them carry values the session saw in untrusted content, in content the
+injection detector flagged, in secret results — or destinations nobody
+trustworthy gave. The answer is `FlowTrace`, whose labels policy reads.
+
+What is indexed, per value, is a set of flags:
+
+- TRUSTED: the user's own instruction said it;
+- FIELD:   a tool returned it as a whole record field (`sender`, `iban`, `id`);
+- TEXT:    it appeared inside free text a tool returned (a body, a page, a file);
+- CLEAN / INJECTED: seen outside / inside content flagged as injected instructions;
+- SECRET:  it came from a result labelled secret.
+
+Record fields are held to be as trustworthy as the system that keeps the
+record (a bank's recipient, a mail server's sender); free text is whatever its
+author wrote — the attacker included. A destination must come from the user
+or from a record; one that appears only in free text, or nowhere, is
+unverified.
+
+INVARIANT: observing never raises for any JSON-like value; `trace` is bounded
+by the size of the arguments, not of the session; anything beyond the bounds
+makes the trace say `ledger-incomplete` (fail closed), never "clean".
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import _labels as lab
+from ._atoms import DESTINATIONS, atoms, normalise, words
+from ._labels import Confidentiality, Integrity, Provenance
+from ._walk import Bounds, Leaf, leaves
+
+TRUSTED, FIELD, TEXT, CLEAN, INJECTED, SECRET = 1, 2, 4, 8, 16, 32
+#: A leaf longer than this, or with more words, is free text rather than a field.
+_FIELD_CHARS, _FIELD_WORDS = 128, 6
+#: Whole short values are remembered (exact match) up to this length.
+_VALUE_CHARS = 256
+#: A copied phrase: at least this many words, most of whose word triples were seen.
+_PHRASE_WORDS, _PHRASE_SHARE = 4, 0.5
+_MAX_SOURCES = 8
+#: Tokens at least this long that contain a digit are traced on their own.
+_TOKEN_CHARS = 6
+_MAX_ARG_CHARS = 256 * 1024
+DEFAULT_LIMIT_CHARS = 32 * 1024 * 1024
+
+#: Finds instruction-like spans in untrusted text: (start, end) offsets. Injected
+#: by the caller (the ledger does not know about detectors); it may raise, in
+#: which case the whole text counts as injected (fail closed).
+SpanFinder = Callable[[str], Sequence[tuple[int, int]]]
+
+
+@dataclass(slots=True)
+class _Seen:
+    flags: int = 0
+    sources: set[str] = field(default_factory=set)
+
+    def add(self, flags: int, source: str) -> None:
+        self.flags |= flags
+        if len(self.sources) < _MAX_SOURCES:
+            self.sources.add(source)
+
+
+@dataclass(frozen=True, slots=True)
+class FlowTrace:
+    """Where a call's arguments came from, as labels policy can read."""
+
+    #: Union of every argument's labels (what `context.labels` gets).
+    labels: frozenset[str]
+    #: Top-level argument name → its labels (only arguments with a label).
+    arguments: Mapping[str, frozenset[str]]
+    #: The tools whose results the flagged values came from.
+    sources: frozenset[str]
+    #: Human-readable findings for the audit record and the reason message.
+    notes: tuple[str, ...] = ()
+
+    @property
+    def clean(self) -> bool:
+        return not self.labels
+
+
+def _gram(ws: Sequence[str]) -> int:
+    digest = hashlib.blake2b("\x1f".join(ws).encode("utf-8", "surrogatepass"), digest_size=8)
+    return int.from_bytes(digest.digest(), "little")
+
+
+class Ledger:
+    """What one session has seen. Not thread-safe: one ledger per task, used in turn."""
+
+    def __init__(self, *, limit_chars: int = DEFAULT_LIMIT_CHARS):
+        self._limit = limit_chars
+        self._chars = 0
+        self.incomplete: str | None = None  # why the ledger cannot vouch, if it cannot
+        self._trusted_text = ""
+        self._atoms: dict[str, _Seen] = {}
+        self._values: dict[str, _Seen] = {}
+        self._words: dict[str, int] = {}
+        self._grams: dict[int, int] = {}
+
+    @property
+    def size_chars(self) -> int:
+        return self._chars
+
+    def mark_incomplete(self, why: str) -> None:
+        self.incomplete = self.incomplete or why
+
+    # -- what the session sees ------------------------------------------------------------
+
+    def add_instruction(self, text: str) -> None:
+        """The user's own instruction: its values are trusted."""
+        norm = normalise(text)
+        self._trusted_text = f"{self._trusted_text}\n{norm}" if self._trusted_text else norm
+        for atom in atoms(norm):
+            self._seen(self._atoms, f"{atom.kind}:{atom.value}").add(TRUSTED, "user")
+        for word in words(norm):
+            self._words[word] = self._words.get(word, 0) | TRUSTED
+
+    def observe(self, value: Any, provenance: Provenance,
+                find_spans: SpanFinder | None = None) -> None:
+        """Index a tool result under `provenance` (trusted results index as the user's words)."""
+        bounds = Bounds()
+        found = list(leaves(value, bounds))
+        if bounds.exceeded:
+            self.mark_incomplete(f"a result from `{provenance.source}` exceeded the walk bounds")
+        size = sum(len(leaf.text) for leaf in found)
+        if self._chars + size > self._limit:
+            self.mark_incomplete(f"the session saw more than {self._limit} characters")
+            return
+        self._chars += size
+        if provenance.integrity is Integrity.TRUSTED:
+            for leaf in found:
+                self.add_instruction(leaf.text)
+            return
+        secret = SECRET if provenance.confidentiality is Confidentiality.SECRET else 0
+        # Pass 1: which spans of which text leaves are injected instructions.
+        spans: dict[int, Sequence[tuple[int, int]]] = {}
+        flagged_records: set[int] = set()
+        for i, leaf in enumerate(found):
+            if find_spans is not None and _is_text(leaf.text):
+                try:
+                    hit = tuple(find_spans(leaf.text))
+                except Exception:  # a detector that fails flags everything it was given
+                    hit = ((0, len(leaf.text)),)
+                if hit:
+                    spans[i] = hit
+                    if leaf.record is not None:
+                        flagged_records.add(leaf.record)
+        # Pass 2: index every leaf, a flagged record's fields as injected too.
+        for i, leaf in enumerate(found):
+            if not _is_text(leaf.text):
+                injected = leaf.record is not None and leaf.record in flagged_records
+                kind = INJECTED if injected else CLEAN
+                self._index_field(leaf, provenance.source, secret | kind)
+                continue
+            cuts = _segments(len(leaf.text), spans.get(i, ()))
+            for start, end, injected in cuts:
+                self._index_text(leaf.text[start:end], provenance.source,
+                                 secret | (INJECTED if injected else CLEAN))
+
+    def _seen(self, table: dict[str, _Seen], key: str) -> _Seen:
+        seen = table.get(key)
+        if seen is None:
+            seen = table[key] = _Seen()
+        return seen
+
+    def _index_field(self, leaf: Leaf, source: str, extra: int) -> None:
+        norm = normalise(leaf.text)
+        if not norm:
+            return
+        self._seen(self._values, norm).add(FIELD | extra, source)
+        for atom in atoms(norm):
+            self._seen(self._atoms, f"{atom.kind}:{atom.value}").add(FIELD | extra, source)
+        for word in words(norm):
+            self._words[word] = self._words.get(word, 0) | FIELD | extra
+
+    def _index_text(self, text: str, source: str, extra: int) -> None:
+        norm = normalise(text)
+        if not norm:
+            return
+        if len(norm) <= _VALUE_CHARS:
+            self._seen(self._values, norm).add(TEXT | extra, source)
+        for atom in atoms(norm):
+            self._seen(self._atoms, f"{atom.kind}:{atom.value}").add(TEXT | extra, source)
+        ws = words(norm)
+        table, grams = self._words, self._grams
+        for word in ws:
+            table[word] = table.get(word, 0) | TEXT | extra
+        for j in range(len(ws) - 2):
+            key = _gram(ws[j:j + 3])
+            grams[key] = grams.get(key, 0) | TEXT | extra
+
+    # -- what a call carries --------------------------------------------------------------
+
+    def trace(self, arguments: Mapping[str, Any]) -> FlowTrace:
+        per_arg: dict[str, set[str]] = {}
+        sources: set[str] = set()
+        notes: list[str] = []
+        bounds = Bounds()
+        for name, value in arguments.items():
+            for leaf in leaves(value, bounds, path=f"$.{name}"):
+                got = self._trace_leaf(leaf.text, sources, notes, leaf.path)
+                if len(leaf.text) > _MAX_ARG_CHARS:
+                    got.add(lab.LEDGER_INCOMPLETE)
+                    notes.append(f"`{leaf.path}` is too long to trace")
+                if got:
+                    per_arg.setdefault(str(name), set()).update(got)
+        if bounds.exceeded:
+            per_arg.setdefault("$", set()).add(lab.LEDGER_INCOMPLETE)
+            notes.append("the arguments exceed the walk bounds")
+        if self.incomplete:
+            per_arg.setdefault("$", set()).add(lab.LEDGER_INCOMPLETE)
+            notes.append(self.incomplete)
+        frozen = {k: frozenset(v) for k, v in per_arg.items()}
+        labels = frozenset().union(*frozen.values()) if frozen else frozenset()
+        return FlowTrace(labels=labels, arguments=frozen, sources=frozenset(sources),
+                         notes=tuple(notes[:20]))
+
+    def _trace_leaf(self, text: str, sources: set[str], notes: list[str],
+                    path: str) -> set[str]:
+        norm = normalise(text[:_MAX_ARG_CHARS])
+        if not norm:
+            return set()
+        got = self._trace_atoms(norm, sources, notes, path)
+        if norm in self._trusted_text:  # the user's own words, verbatim
+            return got
+        seen = self._values.get(norm)
+        if seen is not None:
+            got |= _labels_of(seen.flags)
+            sources |= seen.sources
+        return got | self._trace_words(words(norm), notes, path)
+
+    def _trace_atoms(self, norm: str, sources: set[str], notes: list[str],
+                     path: str) -> set[str]:
+        got: set[str] = set()
+        for atom in atoms(norm):
+            seen = self._atoms.get(f"{atom.kind}:{atom.value}")
+            flags = seen.flags if seen else 0
+            if flags & TRUSTED:
+                continue
+            if atom.kind in DESTINATIONS and not flags & FIELD:
+                got.add(lab.DESTINATION_UNVERIFIED)
+                if flags & TEXT:
+                    got.add(lab.DESTINATION_FROM_TEXT)
+                where = "untrusted text" if flags & TEXT else "nowhere the session saw"
+                notes.append(f"`{path}`: {atom.kind} `{atom.value}` came from {where}")
+            if seen is not None:
+                got |= _labels_of(flags)
+                sources |= seen.sources
+        return got
+
+    def _trace_words(self, ws: list[str], notes: list[str], path: str) -> set[str]:
+        got: set[str] = set()
+        for word in ws:
+            if len(word) >= _TOKEN_CHARS and any(c.isdigit() for c in word):
+                # An identifier-like token (a code, a key, an id) carries its origin.
+                flags = self._words.get(word, 0)
+                if not flags & TRUSTED:
+                    got |= _labels_of(flags)
+        if 0 < len(ws) < _PHRASE_WORDS:
+            word_flags = [self._words.get(w, 0) for w in ws]
+            if all(f & INJECTED for f in word_flags) and any(map(_only_injected, word_flags)):
+                got.add(lab.INJECTED)
+                notes.append(f"`{path}` repeats words found only in injected instructions")
+        elif len(ws) >= _PHRASE_WORDS:
+            got |= self._phrase(ws, path, notes)
+        return got
+
+    def _phrase(self, ws: list[str], path: str, notes: list[str]) -> set[str]:
+        got: set[str] = set()
+        grams = [self._grams.get(_gram(ws[j:j + 3]), 0) for j in range(len(ws) - 2)]
+        seen = [g for g in grams if g]
+        if len(seen) < max(1, _PHRASE_SHARE * len(grams)):
+            return got
+        union = 0
+        for g in seen:
+            union |= g
+        got |= _labels_of(union & ~INJECTED)
+        if sum(1 for g in seen if _only_injected(g)) >= _PHRASE_SHARE * len(grams):
+            got.add(lab.INJECTED)
+            notes.append(f"`{path}` copies text found only in injected instructions")
+        return got
+
+
+def _only_injected(flags: int) -> bool:
+    return bool(flags & INJECTED) and not flags & (CLEAN | TRUSTED)
+
+
+def _labels_of(flags: int) -> set[str]:
+    out: set[str] = set()
+    if flags & (FIELD | TEXT):
+        out.add(lab.UNTRUSTED)
+    if _only_injected(flags):
+        out.add(lab.INJECTED)
+    if flags & SECRET:
+        out.add(lab.SECRET)
+    return out
+
+
+def _is_text(text: str) -> bool:
+    return len(text) > _FIELD_CHARS or text.count(" ") >= _FIELD_WORDS
+
+
+def _segments(length: int, spans: Sequence[tuple[int, int]]) -> list[tuple[int, int, bool]]:
+    """Cut [0, length) into clean and injected pieces (spans may overlap or be out of range)."""
+    cuts: list[tuple[int, int, bool]] = []
+    pos = 0
+    for first, end in sorted((max(0, s), min(length, e)) for s, e in spans):
+        if end <= pos:
+            continue
+        start = max(first, pos)
+        if start > pos:
+            cuts.append((pos, start, False))
+        cuts.append((start, end, True))
+        pos = end
+    if pos < length:
+        cuts.append((pos, length, False))
+    return cuts
