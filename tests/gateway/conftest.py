@@ -28,7 +28,7 @@ from warrant.enforce import TrustDomain
 ROOT = Path(__file__).resolve().parents[2]
 EVIL = Path(__file__).with_name("evil_server.py")
 GRANTS = ("time/get_current_time:timezone^=Europe/", "evil/echo", "evil/mutate", "evil/hang",
-          "evil/crash", "evil/flood", "evil/inject", "evil/audit_log")
+          "evil/crash", "evil/flood", "evil/inject", "evil/audit_log", "evil/send")
 #: Generous bound for one gateway session (start-up spawns three Python processes).
 SESSION_TIMEOUT_S = 30
 
@@ -58,9 +58,10 @@ class World:
         return env
 
     @asynccontextmanager
-    async def client(self, *servers: str, **env: str | None) -> AsyncIterator[GatewayClient]:
+    async def client(self, *servers: str, config_extra: dict[str, object] | None = None,
+                     **env: str | None) -> AsyncIterator[GatewayClient]:
         """An initialised MCP client session with a fresh gateway in front of `servers`."""
-        config = write_config(self.config, servers or ("time", "evil"))
+        config = write_config(self.config, servers or ("time", "evil"), **(config_extra or {}))
         params = StdioServerParameters(
             command=command_prefix()[0],
             args=[*command_prefix()[1:], "gateway", "--config", str(config)],
@@ -103,12 +104,13 @@ SERVERS = {
 }
 
 
-def write_config(path: Path, servers: tuple[str, ...]) -> Path:
+def write_config(path: Path, servers: tuple[str, ...], **extra: object) -> Path:
     """A gateway config for some of `SERVERS` (each one started costs a Python process)."""
     config = {
         "servers": {name: SERVERS[name] for name in servers},
         "risk": {"evil/mutate": "write"},
         "limits": {"call_timeout_s": 1.5, "max_message_bytes": 200_000},
+        **extra,
     }
     path.write_text(json.dumps(config), encoding="utf-8")
     return path
@@ -124,7 +126,9 @@ def world(tmp_path: Path) -> World:
         issued = domain.issue_credential("bot")
         task_id, token = domain.mint(agent="bot", task="tell the time",
                                      tools=[warrants.parse_tool_spec(g) for g in GRANTS],
-                                     on_behalf_of="user:alice")
+                                     on_behalf_of="user:alice",
+                                     instruction="Tell me the time in Paris and send it to "
+                                                 "alice@corp.example.")
     credential, warrant = tmp_path / "credential", tmp_path / "warrant"
     credential.write_text(issued.token, encoding="utf-8")
     warrant.write_text(token, encoding="utf-8")

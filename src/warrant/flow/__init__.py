@@ -20,8 +20,10 @@ from ._labels import (
     Provenance,
 )
 from ._ledger import DEFAULT_LIMIT_CHARS, FlowTrace, Ledger, SpanFinder
+from ._spotlight import DATAMARK, SpotlightMode, spotlight
 
 __all__ = [
+    "DATAMARK",
     "DEFAULT_LIMIT_CHARS",
     "DESTINATIONS",
     "DESTINATION_FROM_TEXT",
@@ -38,6 +40,8 @@ __all__ = [
     "Ledger",
     "Provenance",
     "SpanFinder",
+    "SpotlightMode",
     "atoms",
     "normalise",
+    "spotlight",
 ]

@@ -125,7 +125,7 @@ class Ledger:
                 find_spans: SpanFinder | None = None) -> None:
         """Index a tool result under `provenance` (trusted results index as the user's words)."""
         bounds = Bounds()
-        found = list(leaves(value, bounds))
+        found = list(leaves(value, bounds, expand_json=True))
         if bounds.exceeded:
             self.mark_incomplete(f"a result from `{provenance.source}` exceeded the walk bounds")
         size = sum(len(leaf.text) for leaf in found)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 MAX_DEPTH = 32
 MAX_LEAVES = 20_000
+#: JSON text up to this size inside a string is parsed and walked as structure.
+MAX_JSON_CHARS = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +28,8 @@ class Bounds:
         self.exceeded = False
 
 
-def leaves(value: Any, bounds: Bounds, path: str = "$") -> Iterator[Leaf]:
+def leaves(value: Any, bounds: Bounds, path: str = "$", *,
+           expand_json: bool = False) -> Iterator[Leaf]:
     """Every scalar in `value` as text, depth-first, at most MAX_LEAVES of them."""
     count = 0
     stack: list[tuple[str, Any, int, int | None]] = [(path, value, 0, None)]
@@ -53,4 +57,21 @@ def leaves(value: Any, bounds: Bounds, path: str = "$") -> Iterator[Leaf]:
             text = bytes(item).decode("utf-8", "replace")
         else:
             text = item if isinstance(item, str) else str(item)
+        parsed = _json_text(text) if expand_json else None
+        if parsed is not None:
+            # JSON inside a string (an MCP text block) is walked as the structure it is,
+            # so its record fields count as fields.
+            stack.append((where, parsed, depth + 1, record))
+            continue
         yield Leaf(where, text, record)
+
+
+def _json_text(text: str) -> Any:
+    stripped = text.strip()
+    if len(stripped) < 2 or len(stripped) > MAX_JSON_CHARS or stripped[0] not in "[{":
+        return None
+    try:
+        value = json.loads(stripped)
+    except (ValueError, RecursionError):
+        return None
+    return value if isinstance(value, dict | list) else None

@@ -87,6 +87,10 @@ class GatewayConfig(_Model):
     #: Risk class overrides by qualified name (`server/tool`); these win over annotations.
     risk: dict[str, RiskClass] = Field(default_factory=dict)
     limits: Limits = Field(default_factory=Limits)
+    #: Mark tool results for the model as untrusted data (`delimit`: tagged
+    #: delimiters; `datamark`: also a marker between words). A hint to the model;
+    #: the data-flow rules hold either way.
+    spotlight: Literal["off", "delimit", "datamark"] = "off"
 
     @field_validator("servers", mode="before")
     @classmethod

@@ -30,7 +30,7 @@ from mcp.server.lowlevel import NotificationOptions, Server
 from mcp.server.session import ServerSession
 from mcp.server.stdio import stdio_server
 
-from warrant import warrants
+from warrant import flow, warrants
 from warrant.enforce import GuardSession, Pipeline, TrustDomain
 from warrant.errors import InvalidWarrant
 from warrant.store import SqlitePins
@@ -198,7 +198,16 @@ class Gateway:
             self._outcome(decision, ok=False, error=message)
             return error_result(message)
         self._outcome(decision, ok=not result.is_error, result=payload)
-        return result
+        return self._spotlight(result, decision.tool)
+
+    def _spotlight(self, result: types.CallToolResult, source: str) -> types.CallToolResult:
+        mode = self.config.spotlight
+        if mode == "off":
+            return result
+        content = [block.model_copy(update={"text": flow.spotlight(
+            block.text, source=source, mode=mode)})
+            if isinstance(block, types.TextContent) else block for block in result.content]
+        return result.model_copy(update={"content": content})
 
     def _outcome(self, decision: Decision, *, ok: bool, result: Any = None,
                  error: str | None = None) -> None:

@@ -1,0 +1,134 @@
+"""Cost of the data-flow stage: labels + ledger trace per call, by session size.
+
+Run: .venv/bin/python bench/bench_flow.py
+
+Target (issue 4): <= 200 µs p50 added per call for a session that has seen
+1 MB of untrusted content, measured against the same pipeline without the flow
+stage, in the same run. Cases:
+- `trace only`: `Ledger.trace` of a typical sink call (address + a 40-word body)
+  after the session observed N bytes of untrusted tool output (emails, pages,
+  records with addresses and IBANs) — the stage's own work.
+- `decision with flow` / `decision without flow`: the full in-process pipeline
+  (session path, unsynced audit) with and without the `TraceDataFlow` stage, on
+  a session that has seen 1 MB; the difference is the flow stage's cost.
+- `observe`: indexing cost per KB of untrusted output (paid once per result,
+  after the tool ran, not on the decision path).
+The injection detector is left out here (`flow_detect_injection = false`):
+its cost is per result, and bench/bench_detector.py measures it.
+Writes bench/results/flow.json.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _timing import measure, table, write_results
+
+from warrant import flow, warrants
+from warrant.enforce import Guard, Pipeline, SessionLedgers, TraceDataFlow, TrustDomain
+from warrant.types import RiskClass, ToolCall, ToolInfo
+
+WORDS = ("the quarterly report shows revenue growth in all regions while costs stayed flat "
+         "please review the attached figures before the board meeting next week and send "
+         "comments to the finance team who will consolidate them").split()
+
+
+def untrusted_chunk(rng: random.Random) -> dict[str, Any]:
+    """One tool result: a record with fields and a free-text body (about 1 KB)."""
+    body = " ".join(rng.choice(WORDS) for _ in range(140))
+    return {"id": str(rng.randrange(10**6)), "sender": f"user{rng.randrange(10**5)}@corp.example",
+            "iban": f"DE{rng.randrange(10**18, 10**19)}0000",
+            "subject": "weekly update", "body": body}
+
+
+def fill(ledger: flow.Ledger, size: int, rng: random.Random) -> None:
+    seen = 0
+    while seen < size:
+        chunk = untrusted_chunk(rng)
+        ledger.observe(chunk, flow.Provenance("mail/read_inbox"))
+        seen += sum(len(str(v)) for v in chunk.values())
+
+
+ARGS = {"to": "user42@corp.example",
+        "body": " ".join(WORDS[:40])}
+
+
+def trace_cases() -> list[tuple[str, dict[str, float]]]:
+    rows = []
+    for size in (0, 10_000, 100_000, 1_000_000):
+        ledger = flow.Ledger()
+        ledger.add_instruction("Send the weekly summary to alice@corp.example")
+        fill(ledger, size, random.Random(7))
+        rows.append((f"trace only, session saw {size // 1000} KB",
+                     measure(lambda ledger=ledger: ledger.trace(ARGS), n=5_000, warmup=500)))
+    return rows
+
+
+def observe_case() -> tuple[str, dict[str, float]]:
+    rng = random.Random(11)
+    chunks = [untrusted_chunk(rng) for _ in range(2_000)]
+    it = iter(chunks * 3)
+    ledger = flow.Ledger()
+    return ("observe one ~1 KB result", measure(
+        lambda: ledger.observe(next(it), flow.Provenance("mail/read_inbox")), n=4_000,
+        warmup=500))
+
+
+def decision_cases(home: Path) -> list[tuple[str, dict[str, float]]]:
+    TrustDomain.init(home, "bench.example").close()
+    config = (home / "config.toml").read_text()
+    (home / "config.toml").write_text(
+        config.replace('audit_durability = "full"', 'audit_durability = "normal"')
+        .replace("flow_detect_injection = true", "flow_detect_injection = false"))
+    domain = TrustDomain.open(home)
+    domain.store.put_tool(ToolInfo("send_email", RiskClass.EXTERNAL_COMMUNICATION), time.time())
+    domain.register_agent("mailer", owner="ops", purpose="sends summaries")
+    credential = domain.issue_credential("mailer", ttl_seconds=3600).token
+    task_id, warrant = domain.mint(agent="mailer", task="bench", ttl_seconds=3600,
+                                   tools=[warrants.parse_tool_spec("send_email")],
+                                   instruction="Send the weekly summary to user42@corp.example")
+    ledgers = SessionLedgers(domain.store, domain.config)
+    fill(ledgers.ledger(task_id), 1_000_000, random.Random(7))
+    with_flow = Pipeline(domain, ledgers=ledgers)
+    without = Pipeline(domain, ledgers=ledgers, stages=[
+        s for s in with_flow._stages if not isinstance(s, TraceDataFlow)])  # noqa: SLF001
+    call = ToolCall("send_email", ARGS)
+    rows = []
+    for name, pipeline in (("decision without flow", without), ("decision with flow", with_flow)):
+        session = Guard(domain, pipeline).session(
+            credential=credential, warrant=warrant,
+            agent_key=domain.agent_key("mailer")).__enter__()
+
+        def run(session: Any = session) -> object:
+            decision = session.check(call)
+            assert decision.allowed, decision
+            return decision
+
+        rows.append((f"{name}, session saw 1 MB", measure(run, n=3_000, warmup=300)))
+    domain.close()
+    return rows
+
+
+def main() -> None:
+    rows = trace_cases()
+    rows.append(observe_case())
+    with tempfile.TemporaryDirectory() as tmp:
+        rows += decision_cases(Path(tmp) / "home")
+    print(table(rows))
+    base, flowed = rows[-2][1]["p50_us"], rows[-1][1]["p50_us"]
+    added = flowed - base
+    print(f"\nflow stage adds {added:.1f} µs p50 per decision at 1 MB "
+          f"({flowed / base:.2f}x the pipeline without it); target <= 200 µs")
+    write_results("flow", {"rows": dict(rows), "added_p50_us": added,
+                           "ratio": flowed / base})
+
+
+if __name__ == "__main__":
+    main()
