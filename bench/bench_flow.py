@@ -13,7 +13,7 @@ stage, in the same run. Cases:
   a session that has seen 1 MB; the difference is the flow stage's cost.
 - `observe`: indexing cost per KB of untrusted output (paid once per result,
   after the tool ran, not on the decision path).
-The injection detector is left out here (`flow_detect_injection = false`):
+The injection detector is left out here (`flow_injection_detector = "off"`):
 its cost is per result, and bench/bench_detector.py measures it.
 Writes bench/results/flow.json.
 """
@@ -35,9 +35,10 @@ from warrant import flow, warrants
 from warrant.enforce import Guard, Pipeline, SessionLedgers, TraceDataFlow, TrustDomain
 from warrant.types import RiskClass, ToolCall, ToolInfo
 
-WORDS = ("the quarterly report shows revenue growth in all regions while costs stayed flat "
-         "please review the attached figures before the board meeting next week and send "
-         "comments to the finance team who will consolidate them").split()
+WORDS = ("the", "quarterly", "report", "shows", "revenue", "growth", "in", "all", "regions",
+         "while", "costs", "stayed", "flat", "please", "review", "the", "attached", "figures",
+         "before", "the", "board", "meeting", "next", "week", "and", "send", "comments", "to",
+         "the", "finance", "team", "who", "will", "consolidate", "them")
 
 
 def untrusted_chunk(rng: random.Random) -> dict[str, Any]:
@@ -86,7 +87,7 @@ def decision_cases(home: Path) -> list[tuple[str, dict[str, float]]]:
     config = (home / "config.toml").read_text()
     (home / "config.toml").write_text(
         config.replace('audit_durability = "full"', 'audit_durability = "normal"')
-        .replace("flow_detect_injection = true", "flow_detect_injection = false"))
+        .replace('flow_injection_detector = "patterns"', 'flow_injection_detector = "off"'))
     domain = TrustDomain.open(home)
     domain.store.put_tool(ToolInfo("send_email", RiskClass.EXTERNAL_COMMUNICATION), time.time())
     domain.register_agent("mailer", owner="ops", purpose="sends summaries")
@@ -98,7 +99,7 @@ def decision_cases(home: Path) -> list[tuple[str, dict[str, float]]]:
     fill(ledgers.ledger(task_id), 1_000_000, random.Random(7))
     with_flow = Pipeline(domain, ledgers=ledgers)
     without = Pipeline(domain, ledgers=ledgers, stages=[
-        s for s in with_flow._stages if not isinstance(s, TraceDataFlow)])  # noqa: SLF001
+        s for s in with_flow._stages if not isinstance(s, TraceDataFlow)])
     call = ToolCall("send_email", ARGS)
     rows = []
     for name, pipeline in (("decision without flow", without), ("decision with flow", with_flow)):

@@ -48,10 +48,11 @@ SURFACES = {
         "default_stages", "redact_arguments", "session_ledgers",
     },
     "warrant.flow": {
-        "DEFAULT_LIMIT_CHARS", "DESTINATIONS", "DESTINATION_FROM_TEXT", "DESTINATION_UNVERIFIED",
+        "CARRIES_PAYLOAD", "DATAMARK", "DEFAULT_LIMIT_CHARS", "DESTINATIONS",
+        "DESTINATION_FROM_TEXT", "DESTINATION_INVENTED", "DESTINATION_UNVERIFIED",
         "FLOW_LABELS", "INJECTED", "LEDGER_INCOMPLETE", "SECRET", "UNTRUSTED", "Atom",
         "Confidentiality", "FlowTrace", "Integrity", "Ledger", "Provenance", "SpanFinder",
-        "atoms", "normalise",
+        "SpotlightMode", "atoms", "normalise", "spotlight",
     },
     "warrant.memory": {
         "Authorizer", "Ed25519Signer", "HashLog", "LoggedHash", "MAX_CONTENT_BYTES",
@@ -60,13 +61,20 @@ SURFACES = {
         "RecordEvent", "Scanner", "SecretHit", "Signer", "SqliteMemoryStore", "Trust",
         "TtlPolicy", "VersionInfo", "check_key", "check_namespace", "find_secrets",
     },
+    "warrant.redteam": {
+        "BENCHMARK_VERSION", "MODES", "MODE_LABELS", "ORDERS", "RISK_TABLE", "SUITE_NAMES",
+        "Mode", "Order", "PlannedCall", "RedteamError", "Report", "Row", "RunResult", "Step",
+        "agentdojo_available", "load_suite", "replay", "risk_of", "run_agentdojo", "summarise",
+    },
     "warrant.sandbox": {
         "BUILTIN_PROFILES", "DEFAULT_PROFILE", "SandboxError", "SandboxLimits", "SandboxProfile",
         "SandboxProfileError", "SandboxRefused", "SandboxResult", "SandboxUnavailable",
         "SandboxViolation", "get_profile", "load_profiles", "parse_profiles", "run_sandboxed",
     },
-    "warrant.scanners": {"MAX_DESCRIPTION_CHARS", "Finding", "Severity",
-                         "risk_class_from_annotations", "scan_tool_definition"},
+    "warrant.scanners": {"MAX_DESCRIPTION_CHARS", "DlpReport", "Finding", "InjectionDetector",
+                         "InjectionVerdict", "SensitiveFinding", "Severity", "detect_injection",
+                         "redact_sensitive", "risk_class_from_annotations", "scan_sensitive",
+                         "scan_tool_definition"},
     "warrant.store": {"TOTAL", "Approval", "ApprovalStore", "Incident", "SqliteAuditBackend",
                       "SqliteIncidents", "SqlitePins", "SqliteStore", "StateStore", "ToolPin"},
 }

@@ -50,9 +50,21 @@ class DomainConfig(BaseModel):
     flow_trusted_tools: tuple[str, ...] = ()
     #: Data flow: tools whose results are secret (they must not leave the organisation).
     flow_secret_tools: tuple[str, ...] = ()
-    #: Data flow: run the prompt-injection detector over untrusted results, so
-    #: values found only inside injected instructions are labelled `injected`.
-    flow_detect_injection: bool = True
+    #: Data flow: the prompt-injection detector run over untrusted results, so
+    #: values found only inside injected instructions are labelled `injected`:
+    #: "patterns" (normalisation, decoding and known-pattern rules), "classifier"
+    #: (those plus the learned classifier: more recall, more false positives on
+    #: tool output; needs the classifier's packages), "auto" (the classifier when
+    #: installed, else patterns), or "off".
+    flow_injection_detector: Literal["auto", "patterns", "classifier", "off"] = "auto"
+    #: The detector score at which untrusted text counts as injected for data
+    #: flow. Higher than the detector's own default: a false positive here turns
+    #: benign values into `injected` ones, which sinks refuse.
+    flow_injection_threshold: float = Field(default=0.8, ge=0.0, le=1.0)
+    #: What is redacted from tool results before the agent sees them ("secrets":
+    #: keys, tokens, passwords; "secrets-and-pii": personal data too). Every
+    #: redaction is listed in the outcome's audit record.
+    redact_output: Literal["secrets", "secrets-and-pii"] = "secrets"
 
     @field_validator("domain")
     @classmethod

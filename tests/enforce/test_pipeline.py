@@ -253,8 +253,9 @@ def test_every_decision_lands_in_the_audit_log_with_redacted_arguments(
     assert decision.audit_seq is not None
     record = domain.audit.get(decision.audit_seq).record
     assert record.decision_id == decision.decision_id
-    # Nobody gave this address (no instruction, no result): it waits for a human.
-    assert record.effect == "needs-approval"
+    # An API key on its way out of the organisation: denied (and nobody gave the address).
+    assert record.effect == "deny"
+    assert any("flow.forbid-secret-leaving" in reason.message for reason in decision.reasons)
     assert record.arguments_redacted["api_key"] == "[redacted]"
     assert "sk-live-123" not in record.to_bytes().decode()
     domain.verify_audit()

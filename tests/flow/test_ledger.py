@@ -36,8 +36,8 @@ def test_a_destination_read_in_free_text_is_unverified() -> None:
     trace = ledger.trace({"recipient": BILL_IBAN.lower(), "amount": 98.7})
     assert trace.arguments["recipient"] == {flow.UNTRUSTED, flow.DESTINATION_UNVERIFIED,
                                             flow.DESTINATION_FROM_TEXT}
+    assert flow.CARRIES_PAYLOAD in trace.arguments["amount"]  # not a number the user gave
     assert trace.sources == {"bank/read_file"}
-    assert "amount" not in trace.arguments
 
 
 def test_a_destination_only_injected_instructions_contain_is_injected() -> None:
@@ -57,7 +57,7 @@ def test_a_destination_a_record_returned_as_a_field_is_untrusted_but_verified() 
 
 def test_a_destination_seen_nowhere_is_unverified_without_a_source() -> None:
     trace = Ledger().trace({"to": "mallory@evil.example"})
-    assert trace.labels == {flow.DESTINATION_UNVERIFIED}
+    assert trace.labels == {flow.DESTINATION_UNVERIFIED, flow.DESTINATION_INVENTED}
     assert trace.sources == frozenset()
 
 
@@ -91,8 +91,9 @@ def test_a_copied_phrase_is_untrusted_and_a_fresh_one_is_not() -> None:
     ledger.observe("The quarterly numbers look strong and the board approved the plan "
                    "for next year", Provenance("web/get_page"))
     copied = ledger.trace({"body": "FYI: the board approved the plan for next year"})
-    assert copied.labels == {flow.UNTRUSTED}
-    assert ledger.trace({"body": "Let us meet on Monday to talk about hiring"}).clean
+    assert copied.labels == {flow.UNTRUSTED, flow.CARRIES_PAYLOAD}
+    assert ledger.trace({"body": "Let us meet on Monday to talk about hiring"}).labels == {
+        flow.CARRIES_PAYLOAD}
 
 
 def test_short_values_repeating_words_found_only_in_injected_text_are_injected() -> None:

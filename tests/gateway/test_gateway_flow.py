@@ -38,3 +38,22 @@ def test_spotlighting_marks_results_as_untrusted_data_for_the_model(world: World
             assert f"hello{flow.DATAMARK}big{flow.DATAMARK}world" in text
 
     run(body)
+
+
+def test_a_secret_in_a_tool_result_is_redacted_before_the_agent_sees_it(world: World) -> None:
+    key = "AKIA" + "IOSFODNN7EXAMPLE"  # AWS's documented example key id
+
+    async def body() -> None:
+        async with world.client("evil") as gw:
+            is_error, text = await gw.call("evil__echo", text=f"your key is {key}")
+            assert not is_error
+            assert key not in text
+            assert "[REDACTED:secret.aws-access-key]" in text
+
+    run(body)
+    with TrustDomain.open(world.home) as domain:
+        outcome = next(e.record for e in reversed(domain.audit.tail(10))
+                       if e.record.kind == "outcome" and e.record.tool == "evil/echo")
+    assert outcome.outcome is not None
+    assert [r["kind"] for r in outcome.outcome["redactions"]] == ["secret.aws-access-key"]
+    assert key not in str(outcome.to_bytes())

@@ -73,9 +73,10 @@ def test_an_unknown_effect_annotation_is_refused() -> None:
         compile_text(f'@id("m") @effect("maybe") permit(principal, {CALL}, resource);')
 
 
-def test_needs_approval_on_a_forbid_is_refused() -> None:
-    with pytest.raises(PolicyError, match="only applies to a permit"):
-        compile_text(f'@id("m") @effect("needs-approval") forbid(principal, {CALL}, resource);')
+def test_needs_approval_on_a_forbid_makes_it_a_hold() -> None:
+    policy = compile_text(
+        f'@id("m") @effect("needs-approval") forbid(principal, {CALL}, resource);')
+    assert policy.info[next(iter(policy.info))].is_hold
 
 
 def test_duplicate_ids_are_refused() -> None:

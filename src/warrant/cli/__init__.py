@@ -20,6 +20,7 @@ from ._incident_cmds import incidents_group, metrics
 from ._memory_cmds import memory_group
 from ._policy_cmds import policy_group
 from ._quickstart import quickstart
+from ._redteam_cmds import redteam_group
 from ._sandbox_cmds import sandbox_group
 from ._tools_cmds import tools_group
 from ._warrant_cmds import attenuate, check, inspect, mint, revoke
@@ -57,7 +58,7 @@ def main(verbose: bool) -> None:
 for command in (init, agent, credential, mint, attenuate, inspect, revoke, check,
                 policy_group, audit_group, tools_group, approvals_group, sandbox_group,
                 gateway, hook_group, memory_group, incidents_group, metrics, config_group,
-                quickstart):
+                quickstart, redteam_group):
     main.add_command(command)
 for tools_command in (tools_show, tools_approve, tools_quarantine):
     tools_group.add_command(tools_command)

@@ -45,6 +45,8 @@ class CallContext:
     policy_revision: str | None = None
     #: Where the arguments came from (set by the data-flow stage, when it runs).
     flow: FlowTrace | None = None
+    #: Labels policy sees in `context.labels` (data flow, content inspection).
+    labels: set[str] = field(default_factory=set)
     # Thawed arguments and their digest, computed at most once per decision.
     _arguments: dict[str, Any] | None = field(default=None, init=False, repr=False)
     _digest: str | None = field(default=None, init=False, repr=False)

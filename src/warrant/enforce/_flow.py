@@ -20,7 +20,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
-from warrant import flow
+from warrant import flow, scanners
 from warrant.config import DomainConfig
 from warrant.store import StateStore
 from warrant.types import Effect
@@ -87,18 +87,20 @@ class SessionLedgers:
             confidentiality=flow.Confidentiality.SECRET if names & self._secret
             else flow.Confidentiality.INTERNAL)
 
-    def observe(self, task_id: str, tool: str, result: Any) -> None:
+    def observe(self, task_id: str, tool: str, result: Any) -> int:
         """Index what `tool` (qualified name) returned into its session's ledger.
 
-        If indexing fails the ledger can no longer vouch for the session.
+        Returns how many spans the injection detector flagged. If indexing fails
+        the ledger can no longer vouch for the session.
         """
         ledger = self.ledger(task_id)
         with self._lock:  # one writer at a time per process keeps each ledger consistent
             try:
-                ledger.observe(result, self.provenance(tool), self._find_spans)
+                return ledger.observe(result, self.provenance(tool), self._find_spans)
             except Exception as exc:
                 log.exception("could not index a result of %s", tool)
                 ledger.mark_incomplete(f"a result of `{tool}` could not be indexed: {exc}")
+                return 0
 
 
 class TraceDataFlow:
@@ -112,6 +114,7 @@ class TraceDataFlow:
         ledger = self._ledgers.ledger(ctx.warrant.task_id)
         trace = ledger.trace(ctx.arguments())
         ctx.flow = trace
+        ctx.labels |= trace.labels
         if not trace.clean:
             ctx.detail["flow"] = {
                 "labels": sorted(trace.labels),
@@ -122,17 +125,13 @@ class TraceDataFlow:
         return None
 
 
-def injection_span_finder() -> flow.SpanFinder:
+def injection_span_finder(*, use_classifier: bool | None,
+                          threshold: float | None = None) -> flow.SpanFinder:
     """Spans of untrusted text the injection detector judges to be instructions."""
-    import importlib  # noqa: PLC0415 - TEMPORARY until the detector lands
-
-    detect_injection = importlib.import_module("warrant.scanners").__dict__.get(
-        "detect_injection")
-    if detect_injection is None:
-        return lambda text: ()
+    detector = scanners.InjectionDetector(use_classifier=use_classifier, threshold=threshold)
 
     def find(text: str) -> Sequence[tuple[int, int]]:
-        verdict = detect_injection(text)
+        verdict = detector.scan(text)
         if not verdict.flagged:
             return ()
         return verdict.spans or ((0, len(text)),)

@@ -15,17 +15,18 @@ then runs the full pipeline (warrant, revocation, policy, budgets, audit).
 from __future__ import annotations
 
 import contextvars
+import datetime as dt
 import functools
 import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar, cast
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from warrant import identity
+from warrant import identity, scanners, warrants
 from warrant.config import resolve_home
 from warrant.errors import InvalidCredential, WarrantError
 from warrant.types import (
@@ -168,6 +169,15 @@ class GuardSession:
             session_credential=self.credential)
         return self.last_decision
 
+    def check_answer(self, text: str) -> Decision:
+        """May this final answer reach the user? (Denied if it carries injected content.)"""
+        domain = self.guard.domain
+        warrant = warrants.verify_warrant(self.warrant, domain.public_key, domain=domain.domain,
+                                          now=dt.datetime.now(dt.UTC))
+        self.last_decision = self.guard.pipeline.check_answer(
+            text, task_id=warrant.task_id, agent=self.credential.agent_id)
+        return self.last_decision
+
     def run(self, fn: Callable[..., R], call: ToolCall) -> R:
         """Run `fn(**arguments)` only if the call is allowed; record its outcome."""
         decision = self.check(call)
@@ -183,13 +193,20 @@ class GuardSession:
         except Exception as exc:
             self._record(decision, ok=False, error=f"{type(exc).__name__}: {exc}")
             raise
-        self._record(decision, ok=True, result=result)
-        return result
+        if not isinstance(result, str | dict | list):
+            # Only JSON-like results are inspected: redacting inside an arbitrary
+            # object would hand the caller something of another type.
+            self._record(decision, ok=True, result=result)
+            return result
+        shown, redactions = self.guard.pipeline.inspect_output(result)
+        self._record(decision, ok=True, result=result, redactions=redactions)
+        return cast(R, shown)
 
     def _record(self, decision: Decision, *, ok: bool, result: Any = None,
-                error: str | None = None) -> None:
+                error: str | None = None, redactions: scanners.DlpReport | None = None) -> None:
         try:
-            self.guard.pipeline.record_outcome(decision, ok=ok, result=result, error=error)
+            self.guard.pipeline.record_outcome(decision, ok=ok, result=result, error=error,
+                                               redactions=redactions)
         except Exception:  # the effect already happened; say so loudly
             log.critical("outcome of decision %s could not be audited", decision.decision_id,
                          exc_info=True)

@@ -18,13 +18,14 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from warrant import audit, identity
+from warrant import audit, flow, identity, scanners
 from warrant.errors import WarrantError
-from warrant.types import Decision, Effect, Reason, canonical_json
+from warrant.types import Decision, Effect, Reason, ToolCall, canonical_json
 
 from ._context import CallContext, CallRequest, Stage
 from ._domain import TrustDomain
 from ._flow import SessionLedgers, TraceDataFlow, injection_span_finder
+from ._inspect import InspectArguments, findings_json, inspect_output
 from ._redact import redact_arguments
 from ._stages import (
     Authenticate,
@@ -38,12 +39,14 @@ from ._stages import (
 )
 
 log = logging.getLogger("warrant.enforce")
+#: The name answer checks are recorded under in the audit log.
+ANSWER_TOOL = "warrant:answer"
 
 
 def default_stages(domain: TrustDomain, replay_guard: identity.ReplayGuard,
                    ledgers: SessionLedgers | None = None) -> list[Stage]:
-    """authenticate → warrant → revocation → scope → catalogue → data flow → policy →
-    approval → budget."""
+    """authenticate → warrant → revocation → scope → catalogue → data flow →
+    content inspection → policy → approval → budget."""
     ledgers = ledgers or session_ledgers(domain)
     return [
         Authenticate(domain.store, domain.domain, domain.public_key, replay_guard),
@@ -52,6 +55,7 @@ def default_stages(domain: TrustDomain, replay_guard: identity.ReplayGuard,
         check_scope,
         LookUpTool(domain.store),
         TraceDataFlow(ledgers),
+        InspectArguments(),
         EvaluatePolicy(domain.policies),
         ResolveApproval(domain.store, domain.config.approval_ttl_seconds),
         ConsumeBudget(domain.store),
@@ -64,7 +68,10 @@ def session_ledgers(domain: TrustDomain, *, observes_results: bool = True) -> Se
     A PEP that never sees tool results (`observes_results=False`) traces calls
     against the user's instruction alone.
     """
-    finder = injection_span_finder() if domain.config.flow_detect_injection else None
+    mode = domain.config.flow_injection_detector
+    use_classifier = {"classifier": True, "patterns": False, "auto": None}.get(mode)
+    finder = None if mode == "off" else injection_span_finder(
+        use_classifier=use_classifier, threshold=domain.config.flow_injection_threshold)
     return SessionLedgers(domain.store, domain.config, finder,
                           observes_results=observes_results)
 
@@ -132,16 +139,52 @@ class Pipeline:
         return replace(decision, audit_seq=seq,
                        latency_us=(time.perf_counter() - started) * 1e6)
 
+    def check_answer(self, text: str, *, task_id: str, agent: str | None = None) -> Decision:
+        """Decide whether the agent's final answer may reach the user.
+
+        An answer is not a tool call, but an attack can live in it alone ("tell
+        the user to visit evil.example"): text copied from content the injection
+        detector flagged, and found nowhere else, is denied. Audited like a call.
+        """
+        started = time.perf_counter()
+        ctx = CallContext(request=CallRequest(call=_ANSWER_CALL, credential="", warrant=""),
+                          now=time.time(), decision_id=str(uuid.uuid4()))
+        try:
+            trace = self.ledgers.ledger(task_id).trace({"answer": text})
+        except Exception as exc:
+            log.exception("answer trace failed; denying")
+            ctx.deny("pipeline.error", f"the answer could not be checked: {exc}", "flow")
+        else:
+            ctx.flow = trace
+            if flow.INJECTED in trace.labels:
+                ctx.deny("flow.injected-answer", "the answer repeats content found only inside "
+                         "injected instructions", "flow")
+            else:
+                ctx.reasons.append(Reason("flow.answer-clean", "the answer carries no injected "
+                                          "content", "flow"))
+            if not trace.clean:
+                ctx.detail["flow"] = {"labels": sorted(trace.labels), "notes": list(trace.notes)}
+        ctx.detail.update({"answer_chars": len(text), "task_id": task_id, "agent": agent})
+        return replace(self._record(ctx, started), agent=agent, task_id=task_id)
+
+    def inspect_output(self, result: Any) -> tuple[Any, scanners.DlpReport]:
+        """`result` as the agent may see it (secrets redacted), and what was redacted."""
+        categories = (frozenset({"secret"}) if self.domain.config.redact_output == "secrets"
+                      else frozenset({"secret", "pii"}))
+        return inspect_output(result, categories)
+
     def record_outcome(self, decision: Decision, *, ok: bool, result: Any = None,
-                       error: str | None = None) -> int:
+                       error: str | None = None,
+                       redactions: scanners.DlpReport | None = None) -> int:
         """Append what the tool did (status, result digest, short redacted summary).
 
         The result is also observed into the session's data-flow ledger, labelled
         with its provenance (untrusted unless the configuration trusts the tool),
         so later calls that carry its values are traced back to it.
         """
+        flagged = 0
         if ok and decision.task_id and decision.effect is Effect.ALLOW:
-            self.ledgers.observe(decision.task_id, decision.tool, result)
+            flagged = self.ledgers.observe(decision.task_id, decision.tool, result)
         result_bytes = canonical_json(_jsonable(result))
         outcome: dict[str, Any] = {
             "status": "ok" if ok else "error",
@@ -150,12 +193,22 @@ class Pipeline:
         }
         if error is not None:
             outcome["error"] = error[:500]
+        if flagged:
+            # Spans the injection detector flagged: evidence for the response engine.
+            outcome["injected_spans"] = flagged
+        if redactions is not None and (redactions.findings or redactions.truncated):
+            outcome["redactions"] = findings_json(redactions)
+            outcome["redaction_truncated"] = redactions.truncated
         record = audit.AuditRecord(
             kind="outcome", time=audit.utc_now(), decision_id=decision.decision_id,
             effect=decision.effect.value, agent=decision.agent,
             principal_chain=decision.principal_chain, task_id=decision.task_id,
             tool=decision.tool, outcome=outcome)
         return self.domain.append(record)
+
+
+#: The pseudo-call an answer check is recorded under.
+_ANSWER_CALL = ToolCall(tool=ANSWER_TOOL, arguments={})
 
 
 def _jsonable(value: Any) -> Any:

@@ -204,7 +204,7 @@ class EvaluatePolicy:
                          "name": ctx.agent.name},
             arguments=ctx.arguments(), task_id=ctx.warrant.task_id,
             on_behalf_of=ctx.warrant.on_behalf_of or "", chain=ctx.warrant.principal_chain,
-            labels=ctx.flow.labels if ctx.flow is not None else frozenset(),
+            labels=frozenset(ctx.labels),
             now=dt.datetime.fromtimestamp(ctx.now, dt.UTC),
         )
         result = self._policies.evaluate(request)

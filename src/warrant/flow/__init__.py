@@ -8,7 +8,9 @@ answer's labels reach Cedar in `context.labels`.
 
 from ._atoms import DESTINATIONS, Atom, atoms, normalise
 from ._labels import (
+    CARRIES_PAYLOAD,
     DESTINATION_FROM_TEXT,
+    DESTINATION_INVENTED,
     DESTINATION_UNVERIFIED,
     FLOW_LABELS,
     INJECTED,
@@ -23,10 +25,12 @@ from ._ledger import DEFAULT_LIMIT_CHARS, FlowTrace, Ledger, SpanFinder
 from ._spotlight import DATAMARK, SpotlightMode, spotlight
 
 __all__ = [
+    "CARRIES_PAYLOAD",
     "DATAMARK",
     "DEFAULT_LIMIT_CHARS",
     "DESTINATIONS",
     "DESTINATION_FROM_TEXT",
+    "DESTINATION_INVENTED",
     "DESTINATION_UNVERIFIED",
     "FLOW_LABELS",
     "INJECTED",

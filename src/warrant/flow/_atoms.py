@@ -60,10 +60,20 @@ class Atom:
     end: int
 
 
+_TLD_SET = frozenset(_TLDS.split("|"))
+
+
 def _url_key(raw: str) -> str:
     url = re.sub(r"^(?:https?|ftp)://", "", raw)
-    url = url.removeprefix("www.")
-    return url.rstrip(".,;:!?/")
+    url = url.removeprefix("www.").rstrip(".,;:!?/")
+    host, slash, rest = url.partition("/")
+    labels = host.split(".")
+    if not slash and labels[-1] not in _TLD_SET:
+        # "www.example.com.Then" (a missing space): end the host at its last known TLD.
+        for i in range(len(labels) - 1, 0, -1):
+            if labels[i - 1] in _TLD_SET and i > 1:
+                return ".".join(labels[:i])
+    return f"{host}{slash}{rest}"
 
 
 def atoms(normalised: str) -> list[Atom]:

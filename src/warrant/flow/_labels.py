@@ -46,6 +46,12 @@ INJECTED = "injected"
 DESTINATION_UNVERIFIED = "destination-unverified"
 #: The unverified destination was seen in untrusted free text.
 DESTINATION_FROM_TEXT = "destination-from-untrusted-text"
+#: The unverified destination was seen nowhere: the model composed it (and
+#: could have encoded data in it).
+DESTINATION_INVENTED = "destination-invented"
+#: Some argument carries data beyond a destination and the user's own words:
+#: something read from a tool or composed by the model would leave with the call.
+CARRIES_PAYLOAD = "carries-payload"
 #: An argument carries data from a result labelled secret.
 SECRET = "secret"  # noqa: S105 - a label, not a password
 #: The ledger cannot vouch for this session (it overflowed or was lost), so
@@ -53,4 +59,4 @@ SECRET = "secret"  # noqa: S105 - a label, not a password
 LEDGER_INCOMPLETE = "ledger-incomplete"
 
 FLOW_LABELS = frozenset({UNTRUSTED, INJECTED, DESTINATION_UNVERIFIED, DESTINATION_FROM_TEXT,
-                         SECRET, LEDGER_INCOMPLETE})
+                         DESTINATION_INVENTED, CARRIES_PAYLOAD, SECRET, LEDGER_INCOMPLETE})

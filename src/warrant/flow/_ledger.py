@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import _labels as lab
-from ._atoms import DESTINATIONS, atoms, normalise, words
+from ._atoms import DESTINATIONS, Atom, atoms, normalise, words
 from ._labels import Confidentiality, Integrity, Provenance
 from ._walk import Bounds, Leaf, leaves
 
@@ -122,8 +122,11 @@ class Ledger:
             self._words[word] = self._words.get(word, 0) | TRUSTED
 
     def observe(self, value: Any, provenance: Provenance,
-                find_spans: SpanFinder | None = None) -> None:
-        """Index a tool result under `provenance` (trusted results index as the user's words)."""
+                find_spans: SpanFinder | None = None) -> int:
+        """Index a tool result under `provenance` (trusted results index as the user's words).
+
+        Returns the number of spans `find_spans` flagged as injected instructions.
+        """
         bounds = Bounds()
         found = list(leaves(value, bounds, expand_json=True))
         if bounds.exceeded:
@@ -131,12 +134,12 @@ class Ledger:
         size = sum(len(leaf.text) for leaf in found)
         if self._chars + size > self._limit:
             self.mark_incomplete(f"the session saw more than {self._limit} characters")
-            return
+            return 0
         self._chars += size
         if provenance.integrity is Integrity.TRUSTED:
             for leaf in found:
                 self.add_instruction(leaf.text)
-            return
+            return 0
         secret = SECRET if provenance.confidentiality is Confidentiality.SECRET else 0
         # Pass 1: which spans of which text leaves are injected instructions.
         spans: dict[int, Sequence[tuple[int, int]]] = {}
@@ -162,6 +165,7 @@ class Ledger:
             for start, end, injected in cuts:
                 self._index_text(leaf.text[start:end], provenance.source,
                                  secret | (INJECTED if injected else CLEAN))
+        return sum(len(hit) for hit in spans.values())
 
     def _seen(self, table: dict[str, _Seen], key: str) -> _Seen:
         seen = table.get(key)
@@ -226,27 +230,29 @@ class Ledger:
         norm = normalise(text[:_MAX_ARG_CHARS])
         if not norm:
             return set()
-        got = self._trace_atoms(norm, sources, notes, path)
+        found = atoms(norm)
+        got = self._trace_atoms(found, sources, notes, path)
         if norm in self._trusted_text:  # the user's own words, verbatim
             return got
+        if not (len(found) == 1 and found[0].start == 0 and found[0].end == len(norm)):
+            got.add(lab.CARRIES_PAYLOAD)  # more than one whole destination
         seen = self._values.get(norm)
         if seen is not None:
             got |= _labels_of(seen.flags)
             sources |= seen.sources
         return got | self._trace_words(words(norm), notes, path)
 
-    def _trace_atoms(self, norm: str, sources: set[str], notes: list[str],
+    def _trace_atoms(self, found: list[Atom], sources: set[str], notes: list[str],
                      path: str) -> set[str]:
         got: set[str] = set()
-        for atom in atoms(norm):
+        for atom in found:
             seen = self._atoms.get(f"{atom.kind}:{atom.value}")
             flags = seen.flags if seen else 0
             if flags & TRUSTED:
                 continue
             if atom.kind in DESTINATIONS and not flags & FIELD:
                 got.add(lab.DESTINATION_UNVERIFIED)
-                if flags & TEXT:
-                    got.add(lab.DESTINATION_FROM_TEXT)
+                got.add(lab.DESTINATION_FROM_TEXT if flags & TEXT else lab.DESTINATION_INVENTED)
                 where = "untrusted text" if flags & TEXT else "nowhere the session saw"
                 notes.append(f"`{path}`: {atom.kind} `{atom.value}` came from {where}")
             if seen is not None:
@@ -262,7 +268,8 @@ class Ledger:
                 flags = self._words.get(word, 0)
                 if not flags & TRUSTED:
                     got |= _labels_of(flags)
-        if 0 < len(ws) < _PHRASE_WORDS:
+        if 0 < len(ws) < _PHRASE_WORDS and not all(w.isdigit() for w in ws):
+            # (A bare number — an amount, a date — says too little to call injected.)
             word_flags = [self._words.get(w, 0) for w in ws]
             if all(f & INJECTED for f in word_flags) and any(map(_only_injected, word_flags)):
                 got.add(lab.INJECTED)

@@ -30,7 +30,7 @@ from mcp.server.lowlevel import NotificationOptions, Server
 from mcp.server.session import ServerSession
 from mcp.server.stdio import stdio_server
 
-from warrant import flow, warrants
+from warrant import flow, scanners, warrants
 from warrant.enforce import GuardSession, Pipeline, TrustDomain
 from warrant.errors import InvalidWarrant
 from warrant.store import SqlitePins
@@ -168,7 +168,7 @@ class Gateway:
             "tool": name[:200], "reason": reason,
             "agent": self.session.credential.agent_id if self.session else None})
 
-    async def _forward(self, decision: Decision, upstream: Upstream,
+    async def _forward(self, decision: Decision, upstream: Upstream,  # noqa: PLR0911 - one answer per failure, in order
                        call: ToolCall) -> types.CallToolResult:
         limits = self.config.limits
         try:
@@ -197,7 +197,14 @@ class Gateway:
                        f"{limits.max_message_bytes} allowed; the result was dropped")
             self._outcome(decision, ok=False, error=message)
             return error_result(message)
-        self._outcome(decision, ok=not result.is_error, result=payload)
+        shown, redactions = self.pipeline.inspect_output(payload)
+        self._outcome(decision, ok=not result.is_error, result=payload, redactions=redactions)
+        if redactions.findings or redactions.truncated:
+            try:
+                result = types.CallToolResult.model_validate(shown)
+            except ValueError:  # redaction broke the result's shape: send nothing of it
+                return error_result(f"the result of `{decision.tool}` held data that could "
+                                    "not be redacted safely; it was dropped")
         return self._spotlight(result, decision.tool)
 
     def _spotlight(self, result: types.CallToolResult, source: str) -> types.CallToolResult:
@@ -210,9 +217,10 @@ class Gateway:
         return result.model_copy(update={"content": content})
 
     def _outcome(self, decision: Decision, *, ok: bool, result: Any = None,
-                 error: str | None = None) -> None:
+                 error: str | None = None, redactions: scanners.DlpReport | None = None) -> None:
         try:
-            self.pipeline.record_outcome(decision, ok=ok, result=result, error=error)
+            self.pipeline.record_outcome(decision, ok=ok, result=result, error=error,
+                                         redactions=redactions)
         except Exception:  # the effect already happened; say so loudly
             log.critical("outcome of decision %s could not be audited", decision.decision_id,
                          exc_info=True)

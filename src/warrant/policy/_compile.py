@@ -46,6 +46,11 @@ class PolicyInfo:
     line: int | None
     est: Mapping[str, Any] = field(hash=False, compare=False)
 
+    @property
+    def is_hold(self) -> bool:
+        """A forbid a human may lift: `@effect("needs-approval") forbid (...)`."""
+        return self.needs_approval and self.effect == "forbid"
+
 
 @dataclass(slots=True)
 class Compiled:
@@ -56,6 +61,9 @@ class Compiled:
     schema: cedarpy.Schema | None = None
     info: dict[str, PolicyInfo] = field(default_factory=dict)
     revision: str = ""
+    #: The same set without its hold forbids (None when it has none): asked when
+    #: only hold forbids matched, to learn whether a human may lift them.
+    without_holds: cedarpy.PolicySet | None = None
 
 
 def _error(
@@ -118,10 +126,6 @@ def _annotation_findings(info: Mapping[str, PolicyInfo]) -> list[PolicyFinding]:
             findings.append(
                 _error(f'unknown @effect("{effect}"); only "{NEEDS_APPROVAL}"', where, policy.label)
             )
-        if effect == NEEDS_APPROVAL and policy.effect == "forbid":
-            findings.append(
-                _error(f'@effect("{NEEDS_APPROVAL}") only applies to a permit', where, policy.label)
-            )
         if policy.label in seen and policy.label != pid:
             findings.append(_error(f"duplicate @id `{policy.label}`", where, policy.label))
         seen[policy.label] = pid
@@ -170,4 +174,17 @@ def compile_sources(sources: list[Source], schema_text: str, schema_name: str) -
         return Compiled(findings, info=info)
     canonical = {"policies": est, "schema": str(schema)}
     revision = "sha256:" + sha256_hex(canonical_json(canonical))[:16]
-    return Compiled([], policies, schema, info, revision)
+    return Compiled([], policies, schema, info, revision, _without_holds(info, statements))
+
+
+def _without_holds(info: Mapping[str, PolicyInfo],
+                   statements: list[Statement]) -> cedarpy.PolicySet | None:
+    """The policy set minus every `@effect("needs-approval")` forbid (a hold)."""
+    ordered = sorted(info.items(), key=lambda kv: _order(kv[0]))
+    if not any(p.is_hold for _, p in ordered):
+        return None
+    if len(ordered) != len(statements):  # cannot tell which text is which: never lift holds
+        return cedarpy.PolicySet.from_str('forbid (principal, action, resource);')
+    kept = [stmt.text for (_, p), stmt in zip(ordered, statements, strict=True) if not p.is_hold]
+    return cedarpy.PolicySet.from_str("\n".join(kept)) if kept else (
+        cedarpy.PolicySet.from_str('forbid (principal, action, resource);'))

@@ -6,6 +6,11 @@ evaluation does no I/O, never raises, and combines Cedar's answer in one place.
 INVARIANT: deny by default, forbid wins, errors deny. Only an explicit Cedar
 Allow with no evaluation error and known determining permits yields ALLOW (or
 NEEDS_APPROVAL when every determining permit is `@effect("needs-approval")`).
+
+A forbid annotated `@effect("needs-approval")` is a *hold*: when only holds
+forbid a call, the call waits for a human — but only if the set without its
+holds would allow it (a human can lift a hold, never a default deny or a plain
+forbid).
 """
 
 from __future__ import annotations
@@ -47,6 +52,8 @@ class CompiledPolicy:
     info: Mapping[str, PolicyInfo] = field(repr=False)
     #: Context attributes some policy mentions; only these are sent to Cedar.
     context_keys: frozenset[str] = field(default=CONTEXT_KEYS, repr=False)
+    #: The set without its hold forbids (None when there are none).
+    without_holds: cedarpy.PolicySet | None = field(default=None, repr=False)
     _entity_cache: dict[tuple[object, ...], tuple[cedarpy.Entities, cedarpy.Entities]] = field(
         default_factory=dict, repr=False, compare=False
     )
@@ -63,16 +70,40 @@ class CompiledPolicy:
         """Decide `request`. Pure: no I/O, never raises (a failure is DENY, `policy.error`)."""
         try:
             entities = self._entities(request)
-            answer = cedarpy.is_authorized(cedar_request(request, self.context_keys),
-                                           self.policies, entities)
+            cedar = cedar_request(request, self.context_keys)
+            answer = cedarpy.is_authorized(cedar, self.policies, entities)
             decision = str(answer.decision.value)
             determining = [str(p) for p in answer.diagnostics.reasons]
             errors = [str(e) for e in answer.diagnostics.errors]
+            result = self._combine(decision, determining, errors)
+            if result.effect is Effect.DENY and self._only_holds(decision, determining, errors):
+                assert self.without_holds is not None
+                lifted = cedarpy.is_authorized(cedar, self.without_holds, entities)
+                return self._held(result, lifted)
         except Exception as exc:
             return self._result(
                 Effect.DENY, (_reason("policy.error", f"evaluation failed: {exc}"),)
             )
-        return self._combine(decision, determining, errors)
+        return result
+
+    def _only_holds(self, decision: str, determining: list[str], errors: list[str]) -> bool:
+        if decision != "Deny" or errors or not determining or self.without_holds is None:
+            return False
+        return all(p in self.info and self.info[p].is_hold for p in determining)
+
+    def _held(self, held: PolicyResult, lifted: cedarpy.AuthzResult) -> PolicyResult:
+        """Only holds forbade it: a human may lift them if the rest of the set allows."""
+        # The set without holds has other Cedar ids; its answer is read for its
+        # effect only (the reasons are the holds', which is what the human decides on).
+        if str(lifted.decision.value) != "Allow" or list(lifted.diagnostics.errors):
+            return PolicyResult(effect=Effect.DENY, reasons=(*held.reasons, _reason(
+                "policy.no-permit", "no policy permits this request even with approval")),
+                policy_ids=held.policy_ids, revision=self.revision)
+        reasons = tuple(
+            _reason("policy.needs-approval", f"held for approval by `{label}`")
+            for label in held.policy_ids)
+        return PolicyResult(effect=Effect.NEEDS_APPROVAL, reasons=reasons,
+                            policy_ids=held.policy_ids, revision=self.revision)
 
     def _entities(self, request: PolicyRequest) -> cedarpy.Entities:
         # Principal and resource entities repeat across calls, so their parsed
@@ -185,6 +216,7 @@ def load_policy_set(sources: Sources, *, schema: str | None = None) -> CompiledP
         schema=compiled.schema,
         info=MappingProxyType(dict(compiled.info)),
         context_keys=mentioned_context_keys(compiled.info.values()),
+        without_holds=compiled.without_holds,
     )
 
 

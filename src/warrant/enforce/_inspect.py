@@ -1,0 +1,81 @@
+"""Content inspection around a call: secrets and personal data going out, and coming back.
+
+`InspectArguments` is a pipeline stage: DLP over the call's arguments adds the
+labels `secret` (a key, token, password, private key) and `pii` (cards, IBANs,
+national ids, emails, phones) for policy; the default pack forbids secrets
+reaching external communication. A scan that hit its bounds counts as secret
+(fail closed) and says so.
+
+`inspect_output` redacts what a tool returned before the agent sees it (secrets
+by default; personal data too when configured) and returns the findings, which
+the outcome's audit record lists by kind, path and fingerprint — never the value.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from warrant import flow, scanners
+from warrant.types import Effect
+
+from ._context import CallContext
+
+PII = "pii"
+#: A secret (password, key, token) in the arguments that is not verbatim from the
+#: user's instruction: setting or sending credentials the user never gave is how
+#: an injection takes over an account.
+SECRET_NOT_FROM_USER = "secret-not-from-user"  # noqa: S105 - a label, not a password
+
+
+def findings_json(report: scanners.DlpReport) -> list[dict[str, str]]:
+    """What the audit record keeps of a DLP report: kind, path and fingerprint."""
+    return [{"kind": f.kind, "path": f.path, "fingerprint": f.fingerprint}
+            for f in report.findings[:50]]
+
+
+class InspectArguments:
+    """Secrets and personal data in the call's arguments become labels policy sees."""
+
+    def __call__(self, ctx: CallContext) -> Effect | None:
+        report = scanners.scan_sensitive(ctx.arguments())
+        if report.truncated:
+            ctx.labels.add(flow.SECRET)
+            ctx.detail["dlp_truncated"] = True
+        if "secret" in report.categories or "binary" in report.categories:
+            ctx.labels.add(flow.SECRET)
+        for finding in report.findings:
+            if finding.category == "secret" and not _from_user(ctx, _top_argument(finding.path)):
+                ctx.labels.add(SECRET_NOT_FROM_USER)
+        if PII in report.categories:
+            ctx.labels.add(PII)
+        if report.findings:
+            ctx.detail["dlp"] = findings_json(report)
+        return None
+
+
+def _from_user(ctx: CallContext, argument: str | None) -> bool:
+    """The argument is verbatim the user's words (the flow trace saw no payload in it)."""
+    if ctx.flow is None or argument is None:
+        return False
+    return flow.CARRIES_PAYLOAD not in ctx.flow.arguments.get(argument, frozenset())
+
+
+def _top_argument(path: str) -> str | None:
+    """`$.password` → `password`; `$["a b"][0]` → `a b`; None when it cannot tell."""
+    if path.startswith("$."):
+        rest = path[2:]
+        end = min((i for i in (rest.find("."), rest.find("["), rest.find("#")) if i >= 0),
+                  default=len(rest))
+        return rest[:end]
+    if path.startswith('$["'):
+        try:
+            return str(json.JSONDecoder().raw_decode(path[2:])[0])
+        except ValueError:
+            return None
+    return None
+
+
+def inspect_output(result: Any, categories: frozenset[str]) -> tuple[Any, scanners.DlpReport]:
+    """`result` with findings of `categories` redacted, and what was redacted."""
+    return scanners.redact_sensitive(result, categories=categories)
