@@ -172,3 +172,41 @@ def test_an_answer_that_repeats_injected_instructions_is_stopped(
     assert honest.effect is Effect.ALLOW
     record = guard.domain.audit.get(parroted.audit_seq).record  # type: ignore[arg-type]
     assert record.tool == "warrant:answer" and record.effect == "deny"
+
+
+def nested(depth: int) -> object:
+    value: object = "mallory@evil.example"
+    for _ in range(depth):
+        value = {"x": [value]}
+    return value
+
+
+@pytest.mark.claim("flow.fail-closed")
+@pytest.mark.parametrize("arguments", [
+    {"to": "alice@corp.example", "body": "A" * 3_000_000},
+    {"to": "alice@corp.example", "body": nested(200)},
+    {"to": "alice@corp.example", "body": "\ud800\udfff broken surrogates \x00\x01"},
+    {"to": "alice@corp.example", "body": ["x"] * 60_000},
+    {"to": "alice@corp.example", "body": "ZXhmaWxAZXZpbC5leGFtcGxl" * 10_000},
+], ids=["3-mb-string", "200-deep", "surrogates", "60k-items", "base64-wall"])
+def test_monstrous_arguments_get_a_clear_decision_and_never_an_unexamined_allow(
+        guard: Guard, mail_agent: AgentKit, arguments: dict[str, object]) -> None:
+    with guard.session(credential=mail_agent.credential, warrant=mail_agent.warrant,
+                       agent_key=mail_agent.key) as session:
+        decision = session.check(ToolCall(tool="send_email", arguments=arguments))
+    assert decision.reasons  # always says why
+    if decision.effect is Effect.ALLOW:
+        # Allowed only after every argument was examined in full.
+        record = guard.domain.audit.get(decision.audit_seq).record  # type: ignore[arg-type]
+        flow_detail = (record.detail or {}).get("flow", {})
+        assert "ledger-incomplete" not in flow_detail.get("labels", [])
+
+
+def test_arguments_that_are_not_valid_unicode_are_refused_as_malformed(
+        guard: Guard, mail_agent: AgentKit) -> None:
+    with guard.session(credential=mail_agent.credential, warrant=mail_agent.warrant,
+                       agent_key=mail_agent.key) as session:
+        decision = session.check(ToolCall(tool="send_email", arguments={"body": "\ud800"}))
+    assert decision.effect is Effect.DENY
+    assert [r.code for r in decision.reasons] == ["call.malformed"]
+    assert decision.audit_seq is not None  # recorded, without the unrecordable text

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import cedarpy
 import pytest
 
-from warrant.policy import PolicyRequest, default_schema_text
+from warrant.policy import PolicyRequest, default_pack_sources, default_schema_text, load_policy_set
 from warrant.policy._request import encode
 from warrant.types import Effect, RiskClass
 
@@ -227,3 +227,17 @@ def test_encoded_requests_conform_to_the_schema(
 @pytest.fixture(scope="module")
 def pack_schema() -> cedarpy.Schema:
     return cedarpy.Schema.from_str(default_schema_text())
+
+
+def test_policy_authors_can_rule_on_which_argument_is_tainted_and_from_where() -> None:
+    rule = ('@id("org.no-mail-subjects") forbid (principal, '
+            'action == Warrant::Action::"call_tool", resource) when { '
+            'context.arg_labels.contains("subject:untrusted") && '
+            'context.sources.contains("mail/read_inbox") };')
+    policies = load_policy_set([*default_pack_sources(), ("org.cedar", rule)])
+    tainted = call("send_email", RiskClass.EXTERNAL_COMMUNICATION, labels={"untrusted"},
+                   arg_labels={"subject:untrusted"}, sources={"mail/read_inbox"})
+    elsewhere = call("send_email", RiskClass.EXTERNAL_COMMUNICATION, labels={"untrusted"},
+                     arg_labels={"body:untrusted"}, sources={"mail/read_inbox"})
+    assert policies.evaluate(tainted).policy_ids == ("org.no-mail-subjects",)
+    assert policies.evaluate(elsewhere).allowed

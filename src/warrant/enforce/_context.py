@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from warrant.flow import FlowTrace
 from warrant.identity import Credential
-from warrant.types import AgentRecord, Effect, Reason, ToolCall, ToolInfo, digest_arguments
+from warrant.types import (
+    AgentRecord,
+    Effect,
+    Reason,
+    ToolCall,
+    ToolInfo,
+    digest_arguments,
+    sha256_hex,
+)
 from warrant.warrants import Warrant
 
 
@@ -50,6 +59,8 @@ class CallContext:
     # Thawed arguments and their digest, computed at most once per decision.
     _arguments: dict[str, Any] | None = field(default=None, init=False, repr=False)
     _digest: str | None = field(default=None, init=False, repr=False)
+    #: The arguments have no canonical JSON form (set by `argument_digest`).
+    malformed: bool = field(default=False, init=False)
 
     def arguments(self) -> dict[str, Any]:
         """The call's arguments as plain JSON values (do not mutate: shared by stages)."""
@@ -58,9 +69,20 @@ class CallContext:
         return self._arguments
 
     def argument_digest(self) -> str:
-        """`ToolCall.argument_digest()` of this call, computed once."""
+        """`ToolCall.argument_digest()` of this call, computed once.
+
+        Arguments that are not valid Unicode (lone surrogates, which JSON escapes
+        can carry) have no canonical form: they get a digest of their escaped
+        form and the call is `malformed` (the pipeline denies it).
+        """
         if self._digest is None:
-            self._digest = digest_arguments(self.arguments())
+            try:
+                self._digest = digest_arguments(self.arguments())
+            except (UnicodeEncodeError, ValueError, TypeError):
+                self.malformed = True
+                escaped = json.dumps(self.arguments(), sort_keys=True, ensure_ascii=True,
+                                     default=repr)
+                self._digest = sha256_hex(escaped.encode("ascii"))
         return self._digest
 
     def deny(self, code: str, message: str, source: str) -> Effect:

@@ -94,7 +94,12 @@ class Pipeline:
         started = time.perf_counter()
         ctx = CallContext(request=request, now=time.time(), decision_id=str(uuid.uuid4()),
                           session_credential=session_credential)
-        for stage in self._stages:
+        ctx.argument_digest()
+        stages = () if ctx.malformed else self._stages
+        if ctx.malformed:
+            ctx.deny("call.malformed", "the call's arguments are not valid Unicode text "
+                     "(lone surrogate escapes); fix the client", "pipeline")
+        for stage in stages:
             try:
                 if stage(ctx) is Effect.DENY:
                     break
@@ -127,7 +132,8 @@ class Pipeline:
             decision = replace(decision, latency_us=(time.perf_counter() - started) * 1e6)
             record = audit.AuditRecord.for_decision(
                 decision, argument_digest=ctx.argument_digest(),
-                arguments_redacted=redact_arguments(ctx.arguments()),
+                arguments_redacted={"(malformed)": "not valid Unicode; not recorded"}
+                if ctx.malformed else redact_arguments(ctx.arguments()),
                 detail=ctx.detail or None)
             seq = self.domain.append(record)
         except Exception:

@@ -205,6 +205,9 @@ class EvaluatePolicy:
             arguments=ctx.arguments(), task_id=ctx.warrant.task_id,
             on_behalf_of=ctx.warrant.on_behalf_of or "", chain=ctx.warrant.principal_chain,
             labels=frozenset(ctx.labels),
+            arg_labels=frozenset(f"{arg}:{label}" for arg, labels in (
+                ctx.flow.arguments.items() if ctx.flow else ()) for label in labels),
+            sources=ctx.flow.sources if ctx.flow else frozenset(),
             now=dt.datetime.fromtimestamp(ctx.now, dt.UTC),
         )
         result = self._policies.evaluate(request)

@@ -60,6 +60,10 @@ class PolicyRequest:
     on_behalf_of: str = ""
     chain: tuple[str, ...] = ()
     labels: frozenset[str] = frozenset()
+    #: Per-argument data-flow labels as `"<argument>:<label>"` (`"to:destination-unverified"`).
+    arg_labels: frozenset[str] = frozenset()
+    #: The tools (`server/tool`) whose results the call's flagged values came from.
+    sources: frozenset[str] = frozenset()
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     risk_score: int = 0
     budget_remaining: int = 0
@@ -80,6 +84,8 @@ class PolicyRequest:
         object.__setattr__(self, "toolsets", tuple(self.toolsets))
         object.__setattr__(self, "chain", tuple(self.chain))
         object.__setattr__(self, "labels", frozenset(self.labels))
+        object.__setattr__(self, "arg_labels", frozenset(self.arg_labels))
+        object.__setattr__(self, "sources", frozenset(self.sources))
 
     @property
     def resource_id(self) -> str:
@@ -238,7 +244,8 @@ EMPTY_ARGUMENTS = json.dumps(
 
 #: Every attribute of the `call_tool` context, as the schema declares it.
 CONTEXT_KEYS = frozenset({"task_id", "on_behalf_of", "chain", "chain_length", "args",
-                          "num_args", "labels", "hour", "weekday", "risk_score",
+                          "num_args", "labels", "arg_labels", "sources", "hour", "weekday",
+                          "risk_score",
                           "budget_remaining"})
 
 
@@ -258,6 +265,8 @@ def cedar_request(request: PolicyRequest,
         "args": _ARGS,
         "num_args": _NUM_ARGS,
         "labels": sorted(request.labels),
+        "arg_labels": sorted(request.arg_labels),
+        "sources": sorted(request.sources),
         "hour": now.hour,
         "weekday": now.weekday(),
         "risk_score": _clamp(request.risk_score),

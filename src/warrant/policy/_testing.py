@@ -47,6 +47,8 @@ class PolicyTestCase(pydantic.BaseModel):
     on_behalf_of: str = ""
     chain: tuple[str, ...] = ()
     labels: frozenset[str] = frozenset()
+    arg_labels: frozenset[str] = frozenset()
+    sources: frozenset[str] = frozenset()
     now: pydantic.AwareDatetime = DEFAULT_NOW
     risk_score: int = 0
     budget_remaining: int = 0
@@ -69,6 +71,8 @@ class PolicyTestCase(pydantic.BaseModel):
             on_behalf_of=self.on_behalf_of,
             chain=self.chain,
             labels=self.labels,
+            arg_labels=self.arg_labels,
+            sources=self.sources,
             now=self.now,
             risk_score=self.risk_score,
             budget_remaining=self.budget_remaining,
