@@ -3,8 +3,6 @@
 Extension point: a detection is `Detection(id, severity, description, fn)`
 with `fn(event, state) -> Iterable[Alert]`. Detections that depend on other
 components plug in the same way once those components emit their records:
-- injection-then-sink: keep the injection findings (`kind="event"`) per
-  session in `state`, alert when a later decision names a sink tool;
 - memory integrity: `admin_action("memory.integrity-failure", ...)`.
 """
 
@@ -211,8 +209,55 @@ def outside_hours(config: DetectionConfig) -> Detection:
     return detection
 
 
+def injection_then_sink() -> Detection:
+    """An agent tried to put values from injected instructions into a sink call.
+
+    The data-flow rules already denied the call; the alert says the agent is
+    following an attacker, so the task is contained (the high playbook revokes it).
+    """
+
+    def detect(event: Event, state: dict[str, Any]) -> Iterable[Alert]:
+        record = event.record
+        if record.kind != "decision" or record.effect != "deny":
+            return ()
+        if not any("flow.forbid-injected-values" in str(r.get("message", ""))
+                   for r in record.reasons):
+            return ()
+        flow = (record.detail or {}).get("flow") or {}
+        sources = ", ".join(flow.get("sources") or ()) or "an untrusted result"
+        return _alerts(detection.alert(
+            event, f"`{record.agent}` tried to pass values from injected instructions "
+                   f"(read from {sources}) to `{record.tool}`"))
+
+    detection = Detection("response.injection-then-sink", Severity.HIGH,
+                          "a sink call carried values found only in injected instructions",
+                          detect, inline=True)
+    return detection
+
+
+def injected_content_seen() -> Detection:
+    """A tool returned text the injection detector flagged (a signal, not yet an attack)."""
+
+    def detect(event: Event, state: dict[str, Any]) -> Iterable[Alert]:
+        record = event.record
+        if record.kind != "outcome" or not record.outcome:
+            return ()
+        spans = record.outcome.get("injected_spans")
+        if not spans:
+            return ()
+        return _alerts(detection.alert(
+            event, f"`{record.tool}` returned {spans} span(s) that look like injected "
+                   "instructions"))
+
+    detection = Detection("response.injected-content", Severity.LOW,
+                          "a tool result holds text that looks like injected instructions",
+                          detect, inline=True)
+    return detection
+
+
 def default_detections(config: DetectionConfig | None = None) -> list[Detection]:
     """Every shipped detection with `config` (defaults when None)."""
     config = config or DetectionConfig()
     return [repeated_denials(config), tool_quarantined(), sandbox_violation(),
-            canary_token(config), rate_anomaly(config), outside_hours(config)]
+            canary_token(config), rate_anomaly(config), outside_hours(config),
+            injection_then_sink(), injected_content_seen()]
