@@ -10,7 +10,9 @@ stage, in the same run. Cases:
   records with addresses and IBANs) — the stage's own work.
 - `decision with flow` / `decision without flow`: the full in-process pipeline
   (session path, unsynced audit) with and without the `TraceDataFlow` stage, on
-  a session that has seen 1 MB; the difference is the flow stage's cost.
+  a session that has seen 1 MB; the difference is the flow stage's cost. Both
+  run without the DLP stage (`InspectArguments`), whose cost is reported apart
+  (`decision with flow and DLP`) since it does not depend on the session.
 - `observe`: indexing cost per KB of untrusted output (paid once per result,
   after the tool ran, not on the decision path).
 The injection detector is left out here (`flow_injection_detector = "off"`):
@@ -33,6 +35,7 @@ from _timing import measure, table, write_results
 
 from warrant import flow, warrants
 from warrant.enforce import Guard, Pipeline, SessionLedgers, TraceDataFlow, TrustDomain
+from warrant.enforce._inspect import InspectArguments
 from warrant.types import RiskClass, ToolCall, ToolInfo
 
 WORDS = ("the", "quarterly", "report", "shows", "revenue", "growth", "in", "all", "regions",
@@ -123,12 +126,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         rows += decision_cases(Path(tmp) / "home")
     print(table(rows))
-    base, flowed = rows[-2][1]["p50_us"], rows[-1][1]["p50_us"]
+    base, flowed, dlp = (rows[i][1]["p50_us"] for i in (-3, -2, -1))
     added = flowed - base
     print(f"\nflow stage adds {added:.1f} µs p50 per decision at 1 MB "
-          f"({flowed / base:.2f}x the pipeline without it); target <= 200 µs")
+          f"({flowed / base:.2f}x the pipeline without it); target <= 200 µs. "
+          f"DLP on the arguments adds {dlp - flowed:.1f} µs more.")
     write_results("flow", {"rows": dict(rows), "added_p50_us": added,
-                           "ratio": flowed / base})
+                           "ratio": flowed / base, "dlp_added_p50_us": dlp - flowed})
 
 
 if __name__ == "__main__":
