@@ -100,12 +100,16 @@ def decision_cases(home: Path) -> list[tuple[str, dict[str, float]]]:
                                    instruction="Send the weekly summary to user42@corp.example")
     ledgers = SessionLedgers(domain.store, domain.config)
     fill(ledgers.ledger(task_id), 1_000_000, random.Random(7))
-    with_flow = Pipeline(domain, ledgers=ledgers)
+    full = Pipeline(domain, ledgers=ledgers)
+    stages = full._stages  # the bench removes stages to price them
+    with_flow = Pipeline(domain, ledgers=ledgers, stages=[
+        s for s in stages if not isinstance(s, InspectArguments)])
     without = Pipeline(domain, ledgers=ledgers, stages=[
-        s for s in with_flow._stages if not isinstance(s, TraceDataFlow)])
+        s for s in stages if not isinstance(s, TraceDataFlow | InspectArguments)])
     call = ToolCall("send_email", ARGS)
     rows = []
-    for name, pipeline in (("decision without flow", without), ("decision with flow", with_flow)):
+    for name, pipeline in (("decision without flow", without), ("decision with flow", with_flow),
+                           ("decision with flow and DLP", full)):
         session = Guard(domain, pipeline).session(
             credential=credential, warrant=warrant,
             agent_key=domain.agent_key("mailer")).__enter__()
