@@ -131,6 +131,7 @@ def test_a_process_that_missed_earlier_results_holds_sinks_for_a_human(
                restarted.domain.audit.get(decision.audit_seq).record.detail["flow"]["notes"])  # type: ignore[arg-type, index]
 
 
+@pytest.mark.claim("flow.secrets-stay-in")
 def test_results_of_a_tool_configured_secret_may_not_be_sent_out(tmp_path: object,
                                                                  domain: TrustDomain) -> None:
     config = domain.config.model_copy(update={"flow_secret_tools": ("read_vault",)})
@@ -210,3 +211,21 @@ def test_arguments_that_are_not_valid_unicode_are_refused_as_malformed(
     assert decision.effect is Effect.DENY
     assert [r.code for r in decision.reasons] == ["call.malformed"]
     assert decision.audit_seq is not None  # recorded, without the unrecordable text
+
+
+@pytest.mark.claim("flow.secrets-stay-in")
+def test_a_password_the_user_did_not_give_waits_for_a_human(domain: TrustDomain) -> None:
+    guard = Guard(domain)
+    agent = make_agent(domain, "account", tools=("update_password",),
+                       instruction="Rotate my password to 1j1l-2k3j please")
+
+    @guard.tool(risk="write")
+    def update_password(password: str) -> str:
+        return "updated"
+
+    with guard.session(credential=agent.credential, warrant=agent.warrant,
+                       agent_key=agent.key):
+        assert update_password(password="1j1l-2k3j") == "updated"
+        with pytest.raises(ApprovalRequired) as held:
+            update_password(password="attacker-chosen-77")
+    assert "flow.hold-secret-not-from-user" in str(held.value)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.gateway.conftest import World, run
 from warrant import flow
 from warrant.enforce import TrustDomain
@@ -40,6 +42,7 @@ def test_spotlighting_marks_results_as_untrusted_data_for_the_model(world: World
     run(body)
 
 
+@pytest.mark.claim("flow.secrets-stay-in")
 def test_a_secret_in_a_tool_result_is_redacted_before_the_agent_sees_it(world: World) -> None:
     key = "AKIA" + "IOSFODNN7EXAMPLE"  # AWS's documented example key id
 
