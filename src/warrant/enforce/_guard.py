@@ -171,12 +171,20 @@ class GuardSession:
 
     def check_answer(self, text: str) -> Decision:
         """May this final answer reach the user? (Denied if it carries injected content.)"""
-        domain = self.guard.domain
-        warrant = warrants.verify_warrant(self.warrant, domain.public_key, domain=domain.domain,
-                                          now=dt.datetime.now(dt.UTC))
         self.last_decision = self.guard.pipeline.check_answer(
-            text, task_id=warrant.task_id, agent=self.credential.agent_id)
+            text, task_id=self._task_id(), agent=self.credential.agent_id)
         return self.last_decision
+
+    def filter_answer(self, text: str) -> str:
+        """This final answer without the sentences that repeat injected instructions."""
+        shown, self.last_decision = self.guard.pipeline.filter_answer(
+            text, task_id=self._task_id(), agent=self.credential.agent_id)
+        return shown
+
+    def _task_id(self) -> str:
+        domain = self.guard.domain
+        return warrants.verify_warrant(self.warrant, domain.public_key, domain=domain.domain,
+                                       now=dt.datetime.now(dt.UTC)).task_id
 
     def run(self, fn: Callable[..., R], call: ToolCall) -> R:
         """Run `fn(**arguments)` only if the call is allowed; record its outcome."""

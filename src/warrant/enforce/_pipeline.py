@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import time
 import uuid
 from collections.abc import Sequence
@@ -146,32 +147,58 @@ class Pipeline:
                        latency_us=(time.perf_counter() - started) * 1e6)
 
     def check_answer(self, text: str, *, task_id: str, agent: str | None = None) -> Decision:
-        """Decide whether the agent's final answer may reach the user.
+        """Decide whether the agent's final answer may reach the user, as it is.
 
         An answer is not a tool call, but an attack can live in it alone ("tell
-        the user to visit evil.example"): text copied from content the injection
-        detector flagged, and found nowhere else, is denied. Audited like a call.
+        the user to visit evil.example"): an answer with a sentence copied from
+        content the injection detector flagged, and found nowhere else, is
+        denied. Audited like a call. `filter_answer` removes such sentences instead.
         """
+        return self._answer(text, task_id=task_id, agent=agent, remove=False)[1]
+
+    def filter_answer(self, text: str, *, task_id: str,
+                      agent: str | None = None) -> tuple[str, Decision]:
+        """The answer without its sentences that repeat injected-only content, and the decision.
+
+        The decision allows what is left (reason `flow.answer-filtered` when
+        something was removed); it denies only if the answer could not be checked.
+        """
+        return self._answer(text, task_id=task_id, agent=agent, remove=True)
+
+    def _answer(self, text: str, *, task_id: str, agent: str | None,
+                remove: bool) -> tuple[str, Decision]:
         started = time.perf_counter()
         ctx = CallContext(request=CallRequest(call=_ANSWER_CALL, credential="", warrant=""),
                           now=time.time(), decision_id=str(uuid.uuid4()))
+        kept: list[str] = []
+        withheld = 0
         try:
-            trace = self.ledgers.ledger(task_id).trace({"answer": text})
+            ledger = self.ledgers.ledger(task_id)
+            for sentence in _sentences(text):
+                if flow.INJECTED in ledger.trace({"answer": sentence}).labels:
+                    withheld += 1
+                else:
+                    kept.append(sentence)
         except Exception as exc:
             log.exception("answer trace failed; denying")
             ctx.deny("pipeline.error", f"the answer could not be checked: {exc}", "flow")
+            kept = []
         else:
-            ctx.flow = trace
-            if flow.INJECTED in trace.labels:
+            if withheld and not remove:
                 ctx.deny("flow.injected-answer", "the answer repeats content found only inside "
                          "injected instructions", "flow")
+            elif withheld:
+                ctx.reasons.append(Reason(
+                    "flow.answer-filtered", f"{withheld} sentence(s) repeating content found "
+                    "only inside injected instructions were removed", "flow"))
             else:
                 ctx.reasons.append(Reason("flow.answer-clean", "the answer carries no injected "
                                           "content", "flow"))
-            if not trace.clean:
-                ctx.detail["flow"] = {"labels": sorted(trace.labels), "notes": list(trace.notes)}
-        ctx.detail.update({"answer_chars": len(text), "task_id": task_id, "agent": agent})
-        return replace(self._record(ctx, started), agent=agent, task_id=task_id)
+        ctx.detail.update({"answer_chars": len(text), "withheld_sentences": withheld,
+                           "task_id": task_id, "agent": agent})
+        decision = replace(self._record(ctx, started), agent=agent, task_id=task_id)
+        shown = "".join(kept) if decision.effect is Effect.ALLOW else ""
+        return shown, decision
 
     def inspect_output(self, result: Any) -> tuple[Any, scanners.DlpReport]:
         """`result` as the agent may see it (secrets redacted), and what was redacted."""
@@ -211,6 +238,14 @@ class Pipeline:
             principal_chain=decision.principal_chain, task_id=decision.task_id,
             tool=decision.tool, outcome=outcome)
         return self.domain.append(record)
+
+
+_SENTENCE = re.compile(r"[^.!?\n]*(?:[.!?]+|\n|$)")
+
+
+def _sentences(text: str) -> list[str]:
+    """`text` cut after each sentence end or line break (the pieces join back to `text`)."""
+    return [m.group() for m in _SENTENCE.finditer(text) if m.group()]
 
 
 #: The pseudo-call an answer check is recorded under.

@@ -130,12 +130,14 @@ class WarrantGate:
                     error=step.error)
 
     def answer(self, text: str) -> tuple[str, Step | None]:
-        """The final answer as the user gets it: withheld if it carries injected content."""
-        decision = self._session.check_answer(text)
-        if decision.effect is Effect.ALLOW:
+        """The final answer as the user gets it: sentences repeating injected text removed."""
+        shown = self._session.filter_answer(text)
+        decision = self._session.last_decision
+        if decision is not None and decision.effect is Effect.ALLOW and shown == text:
             return text, None
-        return "", Step("(final answer)", "user", decision.effect, ran=False,
-                        reasons=_codes(decision))
+        effect = decision.effect if decision is not None else Effect.DENY
+        return shown, Step("(final answer)", "user", effect, ran=bool(shown),
+                           reasons=_codes(decision) if decision is not None else ())
 
     def _pending(self, decision: Decision, call: ToolCall) -> list[str]:
         digest = call.argument_digest()
