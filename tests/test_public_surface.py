@@ -61,6 +61,15 @@ SURFACES = {
         "RecordEvent", "Scanner", "SecretHit", "Signer", "SqliteMemoryStore", "Trust",
         "TtlPolicy", "VersionInfo", "check_key", "check_namespace", "find_secrets",
     },
+    "warrant.governance": {
+        "EVIDENCE_KINDS", "STATEMENT", "Assessment", "BomFormat", "ComplianceError", "Control",
+        "ControlResult", "McpServerSpec", "ModelDeclaration", "Phase", "PlanStore", "Regime",
+        "RequirementMapping", "Status", "Tier", "assess", "build_bom", "build_report",
+        "catalogue", "collect_evidence", "declared_models", "load_governance",
+        "load_model_declarations", "load_regime", "load_regimes", "mark_done", "next_actions",
+        "phases", "plan_status", "regime_ids", "render_bom", "undo", "verify_report",
+        "write_report",
+    },
     "warrant.redteam": {
         "BENCHMARK_VERSION", "MODES", "MODE_LABELS", "ORDERS", "RISK_TABLE", "SUITE_NAMES",
         "Mode", "Order", "PlannedCall", "RedteamError", "Report", "Row", "RunResult", "Step",

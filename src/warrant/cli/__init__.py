@@ -12,9 +12,12 @@ from warrant.errors import WarrantError
 
 from ._approval_cmds import approvals_group
 from ._audit_cmds import audit_group
+from ._bom_cmds import bom
 from ._common import EXIT_ERROR, fail
+from ._compliance_cmds import compliance_group
 from ._config_cmds import config_group
 from ._gateway_cmds import gateway, hook_group, tools_approve, tools_quarantine, tools_show
+from ._governance_cmds import assess, plan_group
 from ._identity_cmds import agent, credential, init
 from ._incident_cmds import incidents_group, metrics
 from ._memory_cmds import memory_group
@@ -62,5 +65,9 @@ for command in (init, agent, credential, mint, attenuate, inspect, revoke, check
     main.add_command(command)
 for tools_command in (tools_show, tools_approve, tools_quarantine):
     tools_group.add_command(tools_command)
+main.add_command(bom)
+main.add_command(compliance_group)
+main.add_command(assess)
+main.add_command(plan_group)
 
 __all__ = ["main"]
