@@ -15,8 +15,8 @@ from typing import Any
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def measure(fn: Callable[[], object], n: int = 20_000, warmup: int = 2_000) -> dict[str, float]:
-    """p50/p99/mean in µs of `fn()` over `n` calls after `warmup` calls."""
+def timings(fn: Callable[[], object], n: int, warmup: int) -> list[int]:
+    """Sorted nanoseconds of `n` calls of `fn()` after `warmup` calls, GC off."""
     for _ in range(warmup):
         fn()
     samples: list[int] = []
@@ -29,6 +29,12 @@ def measure(fn: Callable[[], object], n: int = 20_000, warmup: int = 2_000) -> d
     finally:
         gc.enable()
     samples.sort()
+    return samples
+
+
+def measure(fn: Callable[[], object], n: int = 20_000, warmup: int = 2_000) -> dict[str, float]:
+    """p50/p99/mean in µs of `fn()` over `n` calls after `warmup` calls."""
+    samples = timings(fn, n, warmup)
     return {
         "p50_us": samples[n // 2] / 1000,
         "p99_us": samples[min(n - 1, int(n * 0.99))] / 1000,
