@@ -8,14 +8,16 @@ from typing import Any
 import pytest
 
 from tests.conftest import AgentKit
-from warrant import warrants
+from warrant import identity, warrants
 from warrant.enforce import Pipeline, TrustDomain
 from warrant.errors import ConfigError
 from warrant.response import (
+    PLAYBOOK_DIR,
     DetectionConfig,
     ResponseEngine,
     StepMode,
     default_playbooks,
+    domain_playbooks,
     parse_playbook,
 )
 from warrant.types import RevocationKind
@@ -170,3 +172,32 @@ steps: [{action: revoke_task}]
         assert "step-failed" not in watch.kinds()
 
 
+
+
+NOTIFY_ONLY = """version: 1
+id: notify-everything
+description: our own playbook
+match:
+  severities: [critical, high, medium, low]
+steps:
+  - action: notify
+"""
+
+
+def test_a_domain_runs_its_own_playbooks_and_only_signed_ones_when_required(
+        domain: TrustDomain) -> None:
+    assert [p.id for p in domain_playbooks(domain.home, domain.public_key,
+                                           require_signed=True)] == [
+        p.id for p in default_playbooks()]  # no directory: the shipped ones
+    (domain.home / PLAYBOOK_DIR).mkdir()
+    (domain.home / PLAYBOOK_DIR / "ours.yaml").write_text(NOTIFY_ONLY)
+    assert [p.id for p in domain_playbooks(domain.home, domain.public_key,
+                                           require_signed=False)] == ["notify-everything"]
+    with pytest.raises(ConfigError, match="is not signed"):
+        domain_playbooks(domain.home, domain.public_key, require_signed=True)
+    identity.sign_bundle(domain.keys.signing_key, domain.home / PLAYBOOK_DIR)
+    assert domain_playbooks(domain.home, domain.public_key, require_signed=True)
+    (domain.home / PLAYBOOK_DIR / "ours.yaml").write_text(NOTIFY_ONLY.replace(
+        "notify-everything", "tampered"))
+    with pytest.raises(ConfigError, match="does not match its signature"):
+        domain_playbooks(domain.home, domain.public_key, require_signed=True)

@@ -12,7 +12,7 @@ from warrant import identity
 from warrant.config import resolve_home
 from warrant.enforce import Guard, TrustDomain
 from warrant.errors import ConfigError
-from warrant.response import ResponseEngine
+from warrant.response import ResponseEngine, domain_playbooks
 from warrant.store import SqlitePins
 
 from ._auth import open_session
@@ -40,7 +40,8 @@ def run_gateway(config: GatewayConfig, *, home: Path | None = None,
         pins = SqlitePins(root / STATE_DB)
         # The response engine watches this gateway's decisions and contains
         # compromised agents (revocations take effect on the next call).
-        engine = ResponseEngine(domain)
+        engine = ResponseEngine(domain, playbooks=domain_playbooks(
+            root, domain.public_key, require_signed=domain.config.require_signed_config))
         engine.start()
         try:
             guard = Guard(domain)

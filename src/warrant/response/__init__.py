@@ -25,10 +25,12 @@ from ._model import Alert, DetectFn, Detection, Event, ResponseDomain, Severity
 from ._playbooks import (
     ACTIONS,
     HIGH_IMPACT,
+    PLAYBOOK_DIR,
     Playbook,
     Step,
     StepMode,
     default_playbooks,
+    domain_playbooks,
     load_playbooks,
     parse_playbook,
 )
@@ -46,6 +48,7 @@ __all__ = [  # noqa: RUF022 - plain sorted() order, like the other packages
     "INTERNAL",
     "Notifier",
     "Observer",
+    "PLAYBOOK_DIR",
     "Playbook",
     "ResponseDomain",
     "ResponseEngine",
@@ -59,6 +62,7 @@ __all__ = [  # noqa: RUF022 - plain sorted() order, like the other packages
     "canary_token",
     "default_detections",
     "default_playbooks",
+    "domain_playbooks",
     "load_playbooks",
     "outside_hours",
     "parse_playbook",

@@ -25,7 +25,9 @@ from typing import Any, Literal
 
 import pydantic
 import yaml
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from warrant import identity
 from warrant.errors import ConfigError
 
 from ._model import Alert, Severity
@@ -131,6 +133,27 @@ def load_playbooks(paths: Iterable[Path]) -> list[Playbook]:
     if duplicates:
         raise ConfigError(f"playbook ids must be unique: `{'`, `'.join(duplicates)}`")
     return result
+
+
+#: A domain's own playbooks live here (in the domain home); without it, the shipped ones run.
+PLAYBOOK_DIR = "playbooks"
+
+
+def domain_playbooks(home: Path, public_key: Ed25519PublicKey, *,
+                     require_signed: bool) -> list[Playbook]:
+    """The domain's playbooks (`HOME/playbooks/*.yaml`), else the shipped defaults.
+
+    Playbooks decide what is contained automatically, so they are configuration
+    like policy: with `require_signed` they run only if the directory verifies
+    against the domain's signature (`warrant config sign HOME/playbooks`).
+    """
+    directory = home / PLAYBOOK_DIR
+    files = sorted(directory.glob("*.yaml")) if directory.is_dir() else []
+    if not files:
+        return default_playbooks()
+    if require_signed:
+        identity.verify_bundle(public_key, directory)
+    return load_playbooks(files)
 
 
 def default_playbooks() -> list[Playbook]:
