@@ -168,3 +168,21 @@ def test_a_sandbox_violation_from_the_command_line_lands_in_the_audit_log(home: 
     assert proc.returncode != 0 and result["audited"] is True
     tail = json.loads(warrant(home, "audit", "tail", "-n", "5", "--json"))
     assert any(r["tool"] == "sandbox.violation" for r in tail)
+
+
+def test_an_address_the_user_typed_goes_through_and_one_the_user_did_not_waits(
+        home: Path) -> None:
+    warrant(home, "tools", "add", "send_email", "--risk", "external-communication")
+    cred = json.loads(warrant(home, "credential", "issue", "billing", "--json"))["token"]
+    (home / "ask.txt").write_text("Send the invoice summary to ops@acme.example")
+    token = json.loads(warrant(home, "mint", "--agent", "billing", "--task", "mail",
+                               "--tool", "send_email", "--instruction",
+                               f"@{home / 'ask.txt'}", "--json"))["token"]
+    base = ["check", "--warrant", token, "--credential", cred, "--agent-key",
+            str(home / "agents" / "billing.key"), "--tool", "send_email", "--json"]
+    given = json.loads(warrant(home, *base, "--args", '{"to": "ops@acme.example"}'))
+    assert given["effect"] == "allow"
+    other = json.loads(warrant(home, *base, "--args", '{"to": "eve@evil.example"}',
+                               expect=3))
+    assert other["effect"] == "needs-approval"
+    assert any("flow.hold-unverified-destination" in r["message"] for r in other["reasons"])

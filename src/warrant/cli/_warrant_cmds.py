@@ -39,18 +39,23 @@ TOOL_HELP = ("Tool grant, repeatable: NAME[:ARG=V|ARG=A|B|ARG=LO..HI|ARG~REGEX|A
 @click.option("--ttl", default=None, help="Lifetime, e.g. 15m (default from config).")
 @click.option("--max-depth", type=click.IntRange(0, warrants.MAX_DEPTH), default=0,
               show_default=True, help="How many times it may be delegated onward.")
+@click.option("--instruction", default=None,
+              help="The user's own request, verbatim (or @FILE, or - for stdin). Data flow "
+                   "trusts the values in it: a payee or address the user typed goes "
+                   "through; one the agent read elsewhere waits for a human.")
 @home_option
 @json_option
 def mint(agent_name: str, task: str, on_behalf_of: str | None, tools: tuple[str, ...],
-         budget: int | None, ttl: str | None, max_depth: int, home: Path | None,
-         as_json: bool) -> None:
+         budget: int | None, ttl: str | None, max_depth: int, instruction: str | None,
+         home: Path | None, as_json: bool) -> None:
     """Mint a task warrant naming exactly the tools and arguments the task needs."""
     grants = [warrants.parse_tool_spec(t) for t in tools]
+    text = read_token(instruction, "instruction") if instruction is not None else None
     with opened(home) as domain:
         task_id, token = domain.mint(agent=agent_name, task=task, tools=grants,
                                      on_behalf_of=on_behalf_of, total_budget=budget,
                                      ttl_seconds=parse_duration(ttl) if ttl else None,
-                                     max_depth=max_depth)
+                                     max_depth=max_depth, instruction=text)
     emit({"task_id": task_id, "token": token}, as_json, lambda: click.echo(token))
     if not as_json:
         click.echo(f"# task {task_id}", err=True)
