@@ -115,8 +115,9 @@ def test_quickstart_runs_the_core_loop_and_verifies_the_audit_log(tmp_path: Path
                           timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
-    assert out.count("ALLOW") == 2 and out.count("DENY") == 3 and "NEEDS APPROVAL" in out
+    assert out.count("ALLOW") == 3 and out.count("DENY") == 4 and "NEEDS APPROVAL" in out
     assert "warrant.tool-not-granted" in out and "warrant.argument-constraint" in out
+    assert "flow.forbid-injected-values" in out  # the invoice's hidden instruction
     assert "revoked" in out and "signed checkpoint" in out
 
 
