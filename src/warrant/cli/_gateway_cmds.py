@@ -27,21 +27,39 @@ _STATE_DB = "state.db"
 @click.option("--config", "config_path", required=True,
               type=click.Path(dir_okay=False, path_type=Path),
               help="Gateway config (TOML or JSON): upstream servers, risk overrides, limits.")
+@click.option("--listen", metavar="HOST:PORT",
+              help="Serve MCP over streamable HTTP at http://HOST:PORT/mcp instead of stdio "
+                   "(loopback only unless --tls-cert/--tls-key are given).")
+@click.option("--tls-cert", type=click.Path(dir_okay=False, path_type=Path),
+              help="PEM certificate (chain) to serve HTTPS with (--listen).")
+@click.option("--tls-key", type=click.Path(dir_okay=False, path_type=Path),
+              help="PEM private key of --tls-cert.")
+@click.option("--mtls", is_flag=True,
+              help="Also require a client certificate issued by the domain's CA (HTTPS).")
 @home_option
-def gateway(config_path: Path, home: Path | None) -> None:
-    """Serve the configured MCP servers to one MCP client over stdio, enforcing every call.
+def gateway(config_path: Path, listen: str | None, tls_cert: Path | None,
+            tls_key: Path | None, mtls: bool, home: Path | None) -> None:
+    """Serve the configured MCP servers to MCP clients, enforcing every call.
 
     \b
-    Launch it as an MCP client's server command. The caller's tokens come from
-    the environment, never the command line:
+    Over stdio (the default), launch it as an MCP client's server command. The
+    caller's tokens come from the environment, never the command line:
       WARRANT_CREDENTIAL_FILE (or WARRANT_CREDENTIAL)
       WARRANT_WARRANT_FILE    (or WARRANT_WARRANT)
       WARRANT_AGENT_KEY_FILE
+    \b
+    With --listen, any number of clients connect over streamable HTTP, each
+    request carrying its caller's tokens:
+      Authorization: Bearer CREDENTIAL
+      X-Warrant: WARRANT
+      X-Warrant-Proof: PROOF  (each tools/call: signed with the agent key
+                               over the tool, arguments, credential, warrant)
     Tools appear as SERVER__TOOL (e.g. time__get_current_time); warrants grant
     them as SERVER/TOOL. Without valid tokens every call is denied.
     """
     config = load_gateway_config(config_path)
-    run_gateway(config, home=home, config_path=config_path)
+    run_gateway(config, home=home, config_path=config_path, listen=listen, tls_cert=tls_cert,
+                tls_key=tls_key, mtls=mtls)
 
 
 def _pins(home: Path | None) -> SqlitePins:

@@ -15,6 +15,7 @@ silently falls back to a default.
     [limits]
     call_timeout_s = 30
     max_message_bytes = 4_000_000
+    max_request_bytes = 1_000_000
 """
 
 from __future__ import annotations
@@ -77,6 +78,8 @@ class Limits(_Model):
     call_timeout_s: float = Field(default=30.0, gt=0, le=3600)
     #: Largest tool result passed back; bigger ones become an error result.
     max_message_bytes: int = Field(default=4_000_000, gt=0, le=256_000_000)
+    #: Largest HTTP request body a client may send (`--listen`); bigger ones get 413.
+    max_request_bytes: int = Field(default=1_000_000, gt=0, le=64_000_000)
 
 
 class GatewayConfig(_Model):

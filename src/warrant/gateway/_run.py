@@ -1,4 +1,4 @@
-"""`run_gateway`: open the trust domain, authenticate the launcher, serve MCP on stdio."""
+"""`run_gateway`: open the trust domain, authenticate the caller, serve MCP (stdio or HTTP)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from warrant.store import SqlitePins
 
 from ._auth import open_session
 from ._config import GatewayConfig
+from ._http import Listen, serve_http
 from ._server import Gateway
 
 #: The shared state database inside the domain's home (pins live next to the catalogue).
@@ -24,12 +25,21 @@ STATE_DB = "state.db"
 
 
 def run_gateway(config: GatewayConfig, *, home: Path | None = None,
-                env: Mapping[str, str] | None = None, config_path: Path | None = None) -> None:
-    """Serve one MCP client over stdin/stdout until it disconnects.
+                env: Mapping[str, str] | None = None, config_path: Path | None = None,
+                listen: str | None = None, tls_cert: Path | None = None,
+                tls_key: Path | None = None, mtls: bool = False) -> None:
+    """Serve one MCP client over stdin/stdout until it disconnects, or HTTP at `listen`.
 
-    Raises `StateError`/`ConfigError` before serving when the domain cannot be
-    opened; authentication problems do not raise (every call is denied instead).
+    Over stdio the caller's tokens come from `env` (one session for the
+    process); over HTTP (`listen` is `HOST:PORT`) they come with each request,
+    and `env` is not read. Raises `ConfigError` for a refused `listen` address
+    and, like `StateError`, before serving when the domain cannot be opened;
+    authentication problems do not raise (every call is denied instead).
     """
+    if listen is None and (tls_cert or tls_key or mtls):
+        raise ConfigError("`--tls-cert`, `--tls-key` and `--mtls` need `--listen`")
+    where = (Listen.parse(listen, tls_cert=tls_cert, tls_key=tls_key, mtls=mtls)
+             if listen is not None else None)
     root = resolve_home(home)
     with TrustDomain.open(root) as domain:
         if domain.config.require_signed_config:
@@ -45,12 +55,17 @@ def run_gateway(config: GatewayConfig, *, home: Path | None = None,
         engine.start()
         try:
             guard = Guard(domain)
-            session = open_session(guard, os.environ if env is None else env)
+            session = (None if where is not None
+                       else open_session(guard, os.environ if env is None else env))
             gateway = Gateway(domain, config, pins, guard.pipeline, session)
             domain.record_admin("gateway.start", {
                 "servers": sorted(config.servers),
-                "agent": session.credential.agent_id if session else None})
-            anyio.run(gateway.serve_stdio)
+                "agent": session.credential.agent_id if session else None,
+                "listen": where.url if where else "stdio"})
+            if where is None:
+                anyio.run(gateway.serve_stdio)
+            else:
+                anyio.run(serve_http, gateway, where)
         finally:
             engine.stop()
             pins.close()

@@ -3,13 +3,19 @@
 `tools/list` shows only tools the caller's warrant grants that are pinned and
 not quarantined (least privilege in discovery). `tools/call` runs, in order:
 
-1. no authenticated session → "credential rejected" (audited), nothing else;
+1. no caller (no stdio session, no tokens in the HTTP request) → "credential
+   rejected" (audited), nothing else;
 2. unknown or quarantined tool → refused before the pipeline (audited);
 3. the one pipeline (`GuardSession.check`): warrant, revocation, catalogue,
    Cedar policy, approvals, budgets; the decision is audited before anything
    reaches the upstream;
 4. allow → forward with a timeout and audit the outcome; deny or
    needs-approval → an `isError` result with the decision's reasons.
+
+Who the caller is comes with each request: over stdio, the one `GuardSession`
+opened at launch; over HTTP, the tokens and proof of possession that request
+presented (`Presented`, parsed from headers by `_http`), which the pipeline's
+Authenticate stage verifies like any remote PEP's.
 
 Every failure is an `isError` result with a readable message: the gateway keeps
 serving when an upstream hangs, crashes or floods.
@@ -20,7 +26,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -30,9 +37,9 @@ from mcp.server.lowlevel import NotificationOptions, Server
 from mcp.server.session import ServerSession
 from mcp.server.stdio import stdio_server
 
-from warrant import flow, scanners, warrants
-from warrant.enforce import GuardSession, Pipeline, TrustDomain
-from warrant.errors import InvalidWarrant
+from warrant import flow, identity, scanners, warrants
+from warrant.enforce import CallRequest, GuardSession, Pipeline, TrustDomain
+from warrant.errors import InvalidCredential, InvalidWarrant
 from warrant.store import SqlitePins
 from warrant.types import Decision, Effect, ToolCall
 
@@ -45,8 +52,31 @@ log = logging.getLogger("warrant.gateway")
 SERVER_NAME = "warrant-gateway"
 
 
+#: Where the HTTP front end leaves a request's `Presented` tokens in its ASGI scope.
+PRESENTED_SCOPE_KEY = "warrant.presented"
+
+
 def error_result(message: str) -> types.CallToolResult:
     return types.CallToolResult(content=[types.TextContent(text=message)], is_error=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Presented:
+    """The tokens one HTTP request presents; nothing here is verified yet.
+
+    The pipeline verifies them on every call (credential signature and lifetime,
+    proof of possession over the exact call, warrant); listing verifies the
+    credential and warrant (there is no call for a proof to cover).
+    """
+
+    credential: str
+    warrant: str
+    #: Proof of possession for the one `tools/call` in the request (None otherwise).
+    proof: str | None = None
+
+
+#: Who is behind one request: the stdio launch session, or one HTTP request's tokens.
+Caller = GuardSession | Presented
 
 
 class Gateway:
@@ -69,15 +99,22 @@ class Gateway:
 
     async def serve_stdio(self) -> None:
         """Connect every upstream, then serve one MCP client on stdin/stdout until it leaves."""
+        async def downstream() -> None:
+            async with stdio_server() as (read, write):
+                options = self.server.create_initialization_options(
+                    NotificationOptions(tools_changed=True))
+                await self.server.run(read, write, options)
+
+        await self.serve(downstream)
+
+    async def serve(self, downstream: Callable[[], Awaitable[None]]) -> None:
+        """Connect every upstream, run `downstream` (a transport) until it returns, stop them."""
         async with anyio.create_task_group() as tg:
             async with anyio.create_task_group() as starting:
                 for upstream in self.upstreams.values():
                     starting.start_soon(tg.start, upstream.run)
             try:
-                async with stdio_server() as (read, write):
-                    options = self.server.create_initialization_options(
-                        NotificationOptions(tools_changed=True))
-                    await self.server.run(read, write, options)
+                await downstream()
             finally:
                 for upstream in self.upstreams.values():
                     upstream.stop()
@@ -92,10 +129,18 @@ class Gateway:
 
     # -- tools/list --------------------------------------------------------------------------
 
+    def _caller(self, ctx: ServerRequestContext[Any]) -> Caller | None:
+        """The stdio session, or the tokens the HTTP front end found on this request."""
+        if ctx.request is None:  # stdio: the one client this process serves
+            self._downstream = ctx.session
+            return self.session
+        scope = getattr(ctx.request, "scope", None)
+        presented = scope.get(PRESENTED_SCOPE_KEY) if isinstance(scope, dict) else None
+        return presented if isinstance(presented, Presented) else None
+
     async def _list_tools(self, ctx: ServerRequestContext[Any],
                           params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
-        self._downstream = ctx.session
-        granted = self._granted()
+        granted = self._granted(self._caller(ctx))
         tools = []
         for upstream in self.upstreams.values():
             for definition in upstream.tools.values():
@@ -104,21 +149,31 @@ class Gateway:
                     tools.append(_exposed(definition))
         return types.ListToolsResult(tools=tools)
 
-    def _granted(self) -> frozenset[str]:
-        """Tool names the session's warrant grants now (none without a valid session)."""
-        session = self.session
-        if session is None or time.time() >= session.credential.expires_at:
-            return frozenset()
+    def _granted(self, caller: Caller | None) -> frozenset[str]:
+        """Tool names the caller's warrant grants now (none without valid tokens)."""
+        now = time.time()
         try:
-            warrant = warrants.verify_warrant(session.warrant, self.domain.public_key,
+            match caller:
+                case None:  # nobody authenticated: nothing to show
+                    return frozenset()
+                case GuardSession():  # stdio: verified (with its key) at launch
+                    credential, token = caller.credential, caller.warrant
+                case Presented():  # HTTP: verify the credential now; no call, so no proof
+                    credential = identity.verify_credential(
+                        caller.credential, self.domain.public_key, domain=self.domain.domain,
+                        now=now)
+                    token = caller.warrant
+            if now >= credential.expires_at:
+                return frozenset()
+            warrant = warrants.verify_warrant(token, self.domain.public_key,
                                               domain=self.domain.domain,
-                                              now=dt.datetime.now(dt.UTC))
-        except InvalidWarrant:
+                                              now=dt.datetime.fromtimestamp(now, dt.UTC))
+        except (InvalidCredential, InvalidWarrant):
             return frozenset()
-        agent = session.credential.agent_id
+        agent = credential.agent_id
         if warrant.holder != agent or self.domain.store.revoked(
                 task_id=warrant.task_id, agent_id=agent,
-                credential_id=session.credential.credential_id,
+                credential_id=credential.credential_id,
                 token_ids=warrant.revocation_ids):
             return frozenset()
         return frozenset(warrant.tools)
@@ -127,33 +182,39 @@ class Gateway:
 
     async def _call_tool(self, ctx: ServerRequestContext[Any],
                          params: types.CallToolRequestParams) -> types.CallToolResult:
-        self._downstream = ctx.session
         try:
-            return await self._enforce(params.name, params.arguments or {})
+            return await self._enforce(self._caller(ctx), params.name, params.arguments or {})
         except Exception:
             log.exception("tools/call `%s` failed inside the gateway", params.name[:128])
             return error_result("the gateway failed to handle this call; it was not forwarded")
 
     async def _enforce(  # noqa: PLR0911 - one early answer per refusal, in order
-            self, name: str, arguments: Mapping[str, Any]) -> types.CallToolResult:
-        if self.session is None:
-            self._refuse(name, "no authenticated session")
+            self, caller: Caller | None, name: str,
+            arguments: Mapping[str, Any]) -> types.CallToolResult:
+        if caller is None:
+            self._refuse(caller, name, "no authenticated session")
             return error_result(f"denied: {REJECTED}")
         parts = split_exposed_name(name)
         if parts is None or parts[0] not in self.upstreams:
             message = f"unknown tool `{name[:128]}`"
-            self._refuse(name, message)
+            self._refuse(caller, name, message)
             return error_result(f"denied: {message}")
         server, tool = parts
         blocked = self.catalogue.blocked(f"{server}/{tool}")
         if blocked is not None:
-            self._refuse(name, blocked)
+            self._refuse(caller, name, blocked)
             return error_result(f"denied: {blocked}")
         try:
             call = ToolCall(tool=tool, server=server, arguments=arguments)
         except (TypeError, ValueError) as exc:
             return error_result(f"denied: malformed call: {exc}")
-        decision = self.session.check(call)
+        match caller:
+            case GuardSession():  # possession proved at launch
+                decision = caller.check(call)
+            case Presented():  # the pipeline verifies credential, proof and warrant
+                decision = self.pipeline.decide(CallRequest(
+                    call=call, credential=caller.credential, warrant=caller.warrant,
+                    proof=caller.proof))
         match decision.effect:
             case Effect.ALLOW:
                 return await self._forward(decision, self.upstreams[server], call)
@@ -162,11 +223,12 @@ class Gateway:
             case Effect.DENY:
                 return error_result("denied: " + _reasons(decision))
 
-    def _refuse(self, name: str, reason: str) -> None:
+    def _refuse(self, caller: Caller | None, name: str, reason: str) -> None:
         """Audit a call refused before the pipeline (it never got a decision)."""
+        # Only a launch session's agent is known here: HTTP tokens are unverified yet.
+        agent = caller.credential.agent_id if isinstance(caller, GuardSession) else None
         self.domain.record_admin("gateway.call-refused", {
-            "tool": name[:200], "reason": reason,
-            "agent": self.session.credential.agent_id if self.session else None})
+            "tool": name[:200], "reason": reason, "agent": agent})
 
     async def _forward(self, decision: Decision, upstream: Upstream,  # noqa: PLR0911 - one answer per failure, in order
                        call: ToolCall) -> types.CallToolResult:

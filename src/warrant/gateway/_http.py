@@ -1,0 +1,317 @@
+"""Downstream streamable HTTP: the gateway serving many MCP clients at `/mcp`.
+
+`warrant gateway --config FILE --listen 127.0.0.1:8765` serves the same
+`Gateway` as stdio, over the SDK's streamable HTTP transport (stateless: every
+request stands alone, so every request authenticates). Each request carries
+the caller's tokens in headers:
+
+    Authorization:   Bearer <credential>
+    X-Warrant:       <warrant token>
+    X-Warrant-Proof: <proof of possession>   (with each `tools/call`)
+
+The proof is `identity.make_proof` over the exact call (qualified tool name
+`SERVER/TOOL`, argument digest), the credential and the warrant, with a fresh
+nonce: `request_headers` makes all three headers from a request body.
+
+Headers are parsed once, here at the edge, into a frozen `Presented` value that
+rides in the ASGI scope to the MCP handlers; the pipeline's Authenticate stage
+verifies it on each call (nothing here decides). No tokens at all is an
+anonymous caller: nothing is listed and every call is denied "credential
+rejected" (audited). Tokens that cannot even be read (a bad scheme, a repeated
+header, one token without the other) are a 401 with a JSON body saying which.
+Bodies over `limits.max_request_bytes` are a 413 before anything parses them.
+
+Plain HTTP is served on loopback only; any other address needs `--tls-cert`
+and `--tls-key`. `--mtls` additionally requires a client certificate issued by
+the domain's CA (channel authentication only: the credential and proof still
+decide who the caller is).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import logging
+import re
+import socket
+import ssl
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.types import Receive, Scope, Send
+
+from warrant import identity
+from warrant.errors import ConfigError
+from warrant.types import ToolCall
+
+from ._catalogue import split_exposed_name
+from ._server import PRESENTED_SCOPE_KEY, Gateway, Presented
+
+log = logging.getLogger("warrant.gateway")
+
+#: The one path MCP is served on.
+MCP_PATH = "/mcp"
+WARRANT_HEADER = "X-Warrant"
+PROOF_HEADER = "X-Warrant-Proof"
+#: RFC 7235 token68: what base64, base64url and JWTs are made of.
+_TOKEN = re.compile(r"^[A-Za-z0-9\-._~+/]+=*$")
+#: Per header, generous for the tokens Warrant issues and small enough to bound parsing.
+_MAX_LENGTH = {"authorization": 8192, "x-warrant": 32768, "x-warrant-proof": 4096}
+#: All request headers together (uvicorn's h11 limit on an incomplete request head).
+MAX_HEADER_BYTES = 64 * 1024
+DEFAULT_PORT = 8765
+
+
+class MalformedHeadersError(ValueError):
+    """The request's Warrant headers cannot be read; the message says which and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Listen:
+    """Where and how `--listen` serves: validated by `Listen.parse`."""
+
+    host: str
+    port: int
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    #: Require a client certificate from the domain's CA.
+    mtls: bool = False
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert is not None
+
+    @property
+    def loopback(self) -> bool:
+        return _is_loopback(self.host)
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}{MCP_PATH}"
+
+    @classmethod
+    def parse(cls, text: str, *, tls_cert: Path | None = None, tls_key: Path | None = None,
+              mtls: bool = False) -> Listen:
+        """`HOST:PORT`, `[V6]:PORT` or `PORT` (on 127.0.0.1); raises `ConfigError`."""
+        host, port_text = "127.0.0.1", text.strip()
+        if ":" in port_text:
+            host, _, port_text = port_text.rpartition(":")
+            host = host.removeprefix("[").removesuffix("]")
+        if not host or not port_text.isdigit() or int(port_text) > 65535:
+            raise ConfigError(f"`--listen {text}` must be HOST:PORT, e.g. 127.0.0.1:{DEFAULT_PORT}")
+        if (tls_cert is None) != (tls_key is None):
+            raise ConfigError("`--tls-cert` and `--tls-key` go together")
+        listen = cls(host=host, port=int(port_text), tls_cert=tls_cert, tls_key=tls_key,
+                     mtls=mtls)
+        if mtls and not listen.tls:
+            raise ConfigError("`--mtls` needs `--tls-cert` and `--tls-key`")
+        if not listen.loopback and not listen.tls:
+            raise ConfigError(
+                f"refusing to serve plain HTTP on `{host}`: tokens would cross the network "
+                "in clear text", hint="bind 127.0.0.1, or give --tls-cert and --tls-key")
+        return listen
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+# -- the edge: headers → Presented -----------------------------------------------------------
+
+def parse_presented(headers: list[tuple[bytes, bytes]]) -> Presented | None:
+    """The tokens a request presents, None when it presents none; raises `MalformedHeadersError`."""
+    found: dict[str, str] = {}
+    for raw_name, raw_value in headers:
+        name = raw_name.decode("latin-1").lower()
+        if name not in _MAX_LENGTH:
+            continue
+        if name in found:
+            raise MalformedHeadersError(f"`{name}` is given more than once")
+        try:
+            value = raw_value.decode("ascii").strip()
+        except UnicodeDecodeError:
+            raise MalformedHeadersError(f"`{name}` is not ASCII") from None
+        if len(value) > _MAX_LENGTH[name]:
+            raise MalformedHeadersError(f"`{name}` is longer than {_MAX_LENGTH[name]} characters")
+        found[name] = value
+    if not found:
+        return None
+    authorization, warrant = found.get("authorization"), found.get("x-warrant")
+    if authorization is None or warrant is None:
+        missing = "Authorization" if authorization is None else WARRANT_HEADER
+        raise MalformedHeadersError(f"`{missing}` is missing: a request presents a credential "
+                               f"(`Authorization: Bearer ...`) and a warrant (`{WARRANT_HEADER}`) "
+                               "together, or neither")
+    scheme, _, credential = authorization.partition(" ")
+    if scheme.lower() != "bearer":
+        raise MalformedHeadersError("`Authorization` must use the `Bearer` scheme")
+    credential = credential.strip()
+    proof = found.get("x-warrant-proof")
+    for header, token in (("Authorization", credential), (WARRANT_HEADER, warrant),
+                          (PROOF_HEADER, proof)):
+        if token is not None and not _TOKEN.match(token):
+            raise MalformedHeadersError(f"`{header}` does not hold a token")
+    return Presented(credential=credential, warrant=warrant, proof=proof)
+
+
+def request_headers(body: bytes, *, credential: str, warrant: str,
+                    agent_key: Ed25519PrivateKey, now: float | None = None) -> dict[str, str]:
+    """The Warrant headers for one HTTP request to the gateway whose JSON body is `body`.
+
+    A `tools/call` gets a fresh proof of possession over its exact call;
+    anything else carries the tokens only.
+    """
+    headers = {"Authorization": f"Bearer {credential}", WARRANT_HEADER: warrant}
+    call = _tool_call(body)
+    if call is not None:
+        headers[PROOF_HEADER] = identity.make_proof(
+            agent_key, credential_token=credential, tool=call.qualified_name,
+            argument_digest=call.argument_digest(), warrant_token=warrant,
+            now=time.time() if now is None else now)
+    return headers
+
+
+def _tool_call(body: bytes) -> ToolCall | None:
+    """The call in a JSON-RPC `tools/call` body, as the gateway will name it (else None)."""
+    try:
+        message: Any = json.loads(body) if body else None
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(message, Mapping) or message.get("method") != "tools/call":
+        return None
+    params = message.get("params")
+    name = params.get("name") if isinstance(params, Mapping) else None
+    parts = split_exposed_name(name) if isinstance(name, str) else None
+    if parts is None or not isinstance(params, Mapping):
+        return None
+    arguments = params.get("arguments") or {}
+    try:
+        return ToolCall(tool=parts[1], server=parts[0], arguments=arguments)
+    except (TypeError, ValueError):
+        return None
+
+
+# -- the ASGI app ----------------------------------------------------------------------------
+
+class GatewayHttpApp:
+    """Reads each request's Warrant headers, then hands it to the SDK's transport."""
+
+    def __init__(self, gateway: Gateway, manager: StreamableHTTPSessionManager):
+        self._gateway = gateway
+        self._manager = manager
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":  # lifespan is off; websockets are not served
+            return
+        if scope["path"].rstrip("/") != MCP_PATH:
+            await _json(send, 404, {"error": "not_found",
+                                    "error_description": f"MCP is served at `{MCP_PATH}`"})
+            return
+        try:
+            presented = parse_presented(scope["headers"])
+        except MalformedHeadersError as exc:
+            self._gateway.domain.record_admin("gateway.http-rejected", {
+                "reason": str(exc), "client": _client(scope)})
+            await _json(send, 401, {"error": "invalid_request", "error_description": str(exc)},
+                        extra=[(b"www-authenticate", b'Bearer error="invalid_request"')])
+            return
+        if presented is not None:
+            scope = {**scope, PRESENTED_SCOPE_KEY: presented}
+        await self._manager.handle_request(scope, receive, send)
+
+
+async def _json(send: Send, status: int, body: Mapping[str, str],
+                extra: list[tuple[bytes, bytes]] | None = None) -> None:
+    payload = json.dumps(body).encode("utf-8")
+    await send({"type": "http.response.start", "status": status, "headers": [
+        (b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
+        (b"cache-control", b"no-store"), *(extra or [])]})
+    await send({"type": "http.response.body", "body": payload})
+
+
+def _client(scope: Scope) -> str | None:
+    client = scope.get("client")
+    return f"{client[0]}:{client[1]}" if client else None
+
+
+# -- serving ---------------------------------------------------------------------------------
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # uvicorn re-raises SIGINT/SIGTERM once it has shut down, which would end the
+        # process before the gateway stops its upstreams and closes the domain.
+        with super().capture_signals():
+            yield
+            self._captured_signals.clear()
+
+
+def _security(listen: Listen) -> TransportSecuritySettings:
+    """DNS-rebinding protection on loopback (a web page must not reach the gateway)."""
+    if not listen.loopback:  # behind TLS the Host is a public name we cannot know here
+        return TransportSecuritySettings(enable_dns_rebinding_protection=False)
+    hosts = ["127.0.0.1:*", "localhost:*", "[::1]:*"]
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True, allowed_hosts=hosts,
+        allowed_origins=[f"{scheme}://{host}" for scheme in ("http", "https") for host in hosts])
+
+
+def _tls(config: uvicorn.Config, listen: Listen, ca_pem: bytes) -> None:
+    """Load the TLS material now (a bad file is a clear startup error, not a crash later)."""
+    try:
+        config.load()
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"cannot load the TLS certificate or key: {exc}") from exc
+    if listen.mtls:
+        assert config.ssl is not None  # loaded above: listen.tls
+        config.ssl.verify_mode = ssl.CERT_REQUIRED
+        config.ssl.load_verify_locations(cadata=ca_pem.decode("ascii"))
+
+
+async def serve_http(gateway: Gateway, listen: Listen) -> None:
+    """Connect the upstreams, then serve MCP over HTTP at `listen` until SIGINT/SIGTERM."""
+    family = socket.AF_INET6 if ":" in listen.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((listen.host, listen.port))  # fail fast, before any upstream starts
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"cannot listen on {listen.host}:{listen.port}: {exc}") from exc
+    listen = Listen(host=listen.host, port=sock.getsockname()[1], tls_cert=listen.tls_cert,
+                    tls_key=listen.tls_key, mtls=listen.mtls)
+    manager = StreamableHTTPSessionManager(
+        gateway.server, stateless=True, json_response=True, security_settings=_security(listen),
+        max_request_body_size=gateway.config.limits.max_request_bytes)
+    config = uvicorn.Config(
+        GatewayHttpApp(gateway, manager), lifespan="off", log_config=None, access_log=False,
+        server_header=False, proxy_headers=False, h11_max_incomplete_event_size=MAX_HEADER_BYTES,
+        ssl_certfile=listen.tls_cert, ssl_keyfile=listen.tls_key)
+    if listen.tls:
+        _tls(config, listen, identity.certificate_pem(gateway.domain.keys.ca_certificate))
+
+    async def downstream() -> None:
+        async with manager.run():
+            # Listening starts here, after every upstream is connected: an open port means ready.
+            print(f"warrant gateway: serving MCP at {listen.url}", file=sys.stderr, flush=True)
+            await _Server(config).serve(sockets=[sock])
+
+    try:
+        await gateway.serve(downstream)
+    finally:
+        sock.close()
