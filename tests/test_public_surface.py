@@ -45,7 +45,8 @@ SURFACES = {
         "MEMORY_DB", "SCHEMA_FILE", "ApprovalRequired", "GuardedMemory", "CallContext",
         "CallRequest", "Denied", "Guard",
         "GuardSession", "Pipeline", "SessionLedgers", "Stage", "TraceDataFlow", "TrustDomain",
-        "default_stages", "redact_arguments", "session_ledgers",
+        "current_traceparent", "default_stages", "instrument", "redact_arguments",
+        "session_ledgers",
     },
     "warrant.flow": {
         "CARRIES_PAYLOAD", "DATAMARK", "DEFAULT_LIMIT_CHARS", "DESTINATIONS",

@@ -1,12 +1,16 @@
-"""`warrant audit verify|proof|tail|checkpoint`."""
+"""`warrant audit verify|proof|tail|checkpoint|export`."""
 
 from __future__ import annotations
 
+import sys
+import time
 from pathlib import Path
 
 import click
 
-from warrant import audit
+from warrant import audit, response
+from warrant.errors import WarrantError
+from warrant.store import SqliteIncidents
 
 from ._common import emit, home_option, json_option, opened
 
@@ -107,3 +111,87 @@ def audit_tail(count: int, home: Path | None, as_json: bool) -> None:
                        f"{r.agent or ''}")
 
     emit(rows, as_json, human)
+
+
+def _syslog_address(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise click.BadParameter(f"`{text}` is not HOST:PORT", param_hint="--syslog")
+    return host.strip("[]"), int(port)
+
+
+def _sink(out: Path | None, webhook: str | None, syslog: str | None,
+          tcp: bool) -> response.Sink:
+    if sum(x is not None for x in (out, webhook, syslog)) > 1:
+        raise click.UsageError("give at most one of --out, --webhook or --syslog")
+    if webhook is not None:
+        try:
+            return response.WebhookSink(webhook)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--webhook") from None
+    if syslog is not None:
+        return response.SyslogSink(*_syslog_address(syslog), tcp=tcp)
+    if out is not None and str(out) != "-":
+        return response.FileSink(out)
+    return response.StreamSink(sys.stdout)
+
+
+@audit_group.command("export")
+@click.option("--format", "fmt", type=click.Choice(["ocsf"]), default="ocsf", show_default=True,
+              help="Event format (OCSF 1.7: API Activity, Account Change, Incident Finding).")
+@click.option("--since", type=click.IntRange(min=0), default=0, show_default=True,
+              help="First audit seq to export.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Append JSON lines to this file (default: standard output).")
+@click.option("--webhook", metavar="URL", help="POST batches (JSON arrays) to this URL.")
+@click.option("--syslog", metavar="HOST:PORT", help="Send RFC 5424 messages to this address.")
+@click.option("--tcp", is_flag=True, help="Syslog over TCP (octet counting) instead of UDP.")
+@click.option("--incidents", "with_incidents", is_flag=True,
+              help="Also export every incident as an Incident Finding.")
+@click.option("--follow", is_flag=True, help="Keep exporting new records until interrupted.")
+@home_option
+def audit_export(fmt: str, since: int, out: Path | None, webhook: str | None,
+                 syslog: str | None, tcp: bool, with_incidents: bool, follow: bool,
+                 home: Path | None) -> None:
+    """Export the audit log to a SIEM as OCSF events (a file, a webhook or syslog).
+
+    Prints how many events were written to standard error. Exit status 2 when
+    the destination cannot be reached.
+    """
+    sink = _sink(out, webhook, syslog, tcp)
+    written = 0
+    try:
+        with opened(home) as domain:
+            tenant = domain.domain
+            try:
+                next_seq = max(since, domain.audit.head()[0])
+                written = response.export_events(response.log_events(
+                    domain.audit, since=since, until=next_seq, tenant=tenant), sink)
+                if with_incidents:
+                    incidents = SqliteIncidents(domain.home / response.INCIDENTS_DB)
+                    try:
+                        written += response.export_events(
+                            (response.incident_to_ocsf(i, tenant=tenant)
+                             for i in incidents.list(limit=1_000_000)), sink)
+                    finally:
+                        incidents.close()
+                while follow:
+                    time.sleep(0.5)
+                    size = domain.audit.head()[0]
+                    if size > next_seq:
+                        written += response.export_events(response.log_events(
+                            domain.audit, since=next_seq, until=size, tenant=tenant), sink)
+                        next_seq = size
+            except OSError as exc:
+                raise ExportError(f"export failed after {written} event(s): {exc}") from exc
+            except KeyboardInterrupt:
+                pass
+    finally:
+        sink.close()
+    click.echo(f"exported {written} {fmt} event(s)", err=True)
+
+
+class ExportError(WarrantError):
+    """The export destination could not be written."""
+
+    code = "audit.export-failed"

@@ -7,6 +7,7 @@ from ._guard import ApprovalRequired, Denied, Guard, GuardSession
 from ._memory import MEMORY_DB, GuardedMemory
 from ._pipeline import Pipeline, default_stages, session_ledgers
 from ._redact import redact_arguments
+from ._telemetry import current_traceparent, instrument
 
 __all__ = [
     "MEMORY_DB",
@@ -23,7 +24,9 @@ __all__ = [
     "Stage",
     "TraceDataFlow",
     "TrustDomain",
+    "current_traceparent",
     "default_stages",
+    "instrument",
     "redact_arguments",
     "session_ledgers",
 ]

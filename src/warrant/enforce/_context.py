@@ -22,12 +22,17 @@ from warrant.warrants import Warrant
 
 @dataclass(frozen=True, slots=True)
 class CallRequest:
-    """One call as a PEP receives it: the call, the caller's tokens, the proof of possession."""
+    """One call as a PEP receives it: the call, the caller's tokens, the proof of possession.
+
+    `traceparent` is the caller's W3C trace context (a PEP fills it from the
+    call's metadata), so the decision's span joins the caller's trace.
+    """
 
     call: ToolCall
     credential: str
     warrant: str
     proof: str | None = None
+    traceparent: str | None = None
 
 
 @dataclass(slots=True)

@@ -38,6 +38,7 @@ from ._stages import (
     VerifyWarrant,
     check_scope,
 )
+from ._telemetry import decide_span, outcome_span
 
 log = logging.getLogger("warrant.enforce")
 #: The name answer checks are recorded under in the audit log.
@@ -93,28 +94,32 @@ class Pipeline:
     def decide(self, request: CallRequest, *,
                session_credential: identity.Credential | None = None) -> Decision:
         started = time.perf_counter()
-        ctx = CallContext(request=request, now=time.time(), decision_id=str(uuid.uuid4()),
-                          session_credential=session_credential)
-        ctx.argument_digest()
-        stages = () if ctx.malformed else self._stages
-        if ctx.malformed:
-            ctx.deny("call.malformed", "the call's arguments are not valid Unicode text "
-                     "(lone surrogate escapes); fix the client", "pipeline")
-        for stage in stages:
-            try:
-                if stage(ctx) is Effect.DENY:
+        with decide_span(request) as span:
+            ctx = CallContext(request=request, now=time.time(), decision_id=str(uuid.uuid4()),
+                              session_credential=session_credential)
+            # Links the audit record to the trace (only when the call runs in one).
+            ctx.detail.update(span.trace_ids())
+            ctx.argument_digest()
+            stages = () if ctx.malformed else self._stages
+            if ctx.malformed:
+                ctx.deny("call.malformed", "the call's arguments are not valid Unicode text "
+                         "(lone surrogate escapes); fix the client", "pipeline")
+            for stage in stages:
+                try:
+                    if stage(ctx) is Effect.DENY:
+                        break
+                except Exception as exc:
+                    log.exception("stage %r failed; denying", stage)
+                    ctx.detail["error"] = f"{type(exc).__name__}: {exc}"
+                    message = exc.message if isinstance(exc, WarrantError) else "internal error"
+                    ctx.deny("pipeline.error", f"decision failed, denied: {message}",
+                             "pipeline")
                     break
-            except Exception as exc:
-                log.exception("stage %r failed; denying", stage)
-                ctx.detail["error"] = f"{type(exc).__name__}: {exc}"
-                message = exc.message if isinstance(exc, WarrantError) else "internal error"
-                ctx.deny("pipeline.error", f"decision failed, denied: {message}", "pipeline")
-                break
-        if ctx.effect is Effect.ALLOW and not ctx.reasons:
-            # Never allow without saying why (a stage list that checks nothing).
-            ctx.deny("pipeline.no-reason", "no stage established why this call is allowed",
-                     "pipeline")
-        return self._record(ctx, started)
+            if ctx.effect is Effect.ALLOW and not ctx.reasons:
+                # Never allow without saying why (a stage list that checks nothing).
+                ctx.deny("pipeline.no-reason", "no stage established why this call is allowed",
+                         "pipeline")
+            return span.finish(self._record(ctx, started))
 
     def _record(self, ctx: CallContext, started: float) -> Decision:
         warrant = ctx.warrant
@@ -215,29 +220,30 @@ class Pipeline:
         with its provenance (untrusted unless the configuration trusts the tool),
         so later calls that carry its values are traced back to it.
         """
-        flagged = 0
-        if ok and decision.task_id and decision.effect is Effect.ALLOW:
-            flagged = self.ledgers.observe(decision.task_id, decision.tool, result)
-        result_bytes = canonical_json(_jsonable(result))
-        outcome: dict[str, Any] = {
-            "status": "ok" if ok else "error",
-            "result_digest": hashlib.sha256(result_bytes).hexdigest(),
-            "result_bytes": len(result_bytes),
-        }
-        if error is not None:
-            outcome["error"] = error[:500]
-        if flagged:
-            # Spans the injection detector flagged: evidence for the response engine.
-            outcome["injected_spans"] = flagged
-        if redactions is not None and (redactions.findings or redactions.truncated):
-            outcome["redactions"] = findings_json(redactions)
-            outcome["redaction_truncated"] = redactions.truncated
-        record = audit.AuditRecord(
-            kind="outcome", time=audit.utc_now(), decision_id=decision.decision_id,
-            effect=decision.effect.value, agent=decision.agent,
-            principal_chain=decision.principal_chain, task_id=decision.task_id,
-            tool=decision.tool, outcome=outcome)
-        return self.domain.append(record)
+        with outcome_span(decision, ok=ok) as span:
+            flagged = 0
+            if ok and decision.task_id and decision.effect is Effect.ALLOW:
+                flagged = self.ledgers.observe(decision.task_id, decision.tool, result)
+            result_bytes = canonical_json(_jsonable(result))
+            outcome: dict[str, Any] = {
+                "status": "ok" if ok else "error",
+                "result_digest": hashlib.sha256(result_bytes).hexdigest(),
+                "result_bytes": len(result_bytes),
+            }
+            if error is not None:
+                outcome["error"] = error[:500]
+            if flagged:
+                # Spans the injection detector flagged: evidence for the response engine.
+                outcome["injected_spans"] = flagged
+            if redactions is not None and (redactions.findings or redactions.truncated):
+                outcome["redactions"] = findings_json(redactions)
+                outcome["redaction_truncated"] = redactions.truncated
+            record = audit.AuditRecord(
+                kind="outcome", time=audit.utc_now(), decision_id=decision.decision_id,
+                effect=decision.effect.value, agent=decision.agent,
+                principal_chain=decision.principal_chain, task_id=decision.task_id,
+                tool=decision.tool, outcome=outcome)
+            return span.finish(self.domain.append(record), outcome["status"])
 
 
 _SENTENCE = re.compile(r"[^.!?\n]*(?:[.!?]+|\n|$)")
