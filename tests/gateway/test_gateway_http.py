@@ -246,6 +246,7 @@ def test_without_headers_nothing_is_listed_and_every_call_is_denied(world: World
 
 
 @pytest.mark.claim("gateway.fail-closed")
+@pytest.mark.claim("gateway.http-proof-of-possession")
 def test_a_call_without_proof_of_possession_is_denied_with_a_reason(world: World) -> None:
     async def body(gateway: RunningGateway) -> None:
         async with gateway.client(WarrantAuth(Tokens.of(world), prove=False)) as gw:
@@ -264,6 +265,7 @@ def test_a_call_without_proof_of_possession_is_denied_with_a_reason(world: World
 
 
 @pytest.mark.claim("gateway.fail-closed")
+@pytest.mark.claim("gateway.http-proof-of-possession")
 def test_a_replayed_proof_is_denied(world: World) -> None:
     tokens = Tokens.of(world)
     message = call_message("time__get_current_time", timezone="Europe/Paris")
@@ -281,6 +283,7 @@ def test_a_replayed_proof_is_denied(world: World) -> None:
 
 
 @pytest.mark.claim("gateway.fail-closed")
+@pytest.mark.claim("gateway.http-proof-of-possession")
 def test_a_proof_for_other_arguments_or_from_another_key_is_denied(world: World) -> None:
     with TrustDomain.open(world.home) as domain:
         _, other_key = domain.register_agent("other", owner="ops", purpose="impostor")
