@@ -79,7 +79,8 @@ SURFACES = {
     "warrant.sandbox": {
         "BUILTIN_PROFILES", "DEFAULT_PROFILE", "SandboxError", "SandboxLimits", "SandboxProfile",
         "SandboxProfileError", "SandboxRefused", "SandboxResult", "SandboxUnavailable",
-        "SandboxViolation", "get_profile", "load_profiles", "parse_profiles", "run_sandboxed",
+        "SandboxViolation", "SandboxedCommand", "get_profile", "load_profiles",
+        "parse_profiles", "program_binds", "run_sandboxed", "sandboxed_command",
     },
     "warrant.scanners": {"MAX_DESCRIPTION_CHARS", "DlpReport", "Finding", "InjectionDetector",
                          "InjectionVerdict", "SensitiveFinding", "Severity", "detect_injection",

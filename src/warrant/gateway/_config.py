@@ -5,6 +5,10 @@ silently falls back to a default.
 
     [servers.time]
     command = ["python", "-m", "mcp_server_time"]
+    # sandbox = "none-network"          (the default: every stdio server is sandboxed)
+    # sandbox_bind_ro = ["/opt/data"]   (extra read-only paths; the program's own
+    #                                    installation and venv are bound automatically)
+    # unsafe_no_sandbox = true          (NO isolation; refused when the domain is strict)
 
     [servers.github]
     url = "https://mcp.example/github"
@@ -26,9 +30,17 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from warrant.errors import ConfigError
+from warrant.sandbox import BUILTIN_PROFILES, DEFAULT_PROFILE
 from warrant.types import RiskClass
 
 #: Server names become the prefix of exposed tool names (`time__get_current_time`), so
@@ -49,6 +61,14 @@ class StdioServer(_Model):
     #: Extra environment for the server (on top of a minimal safe set: PATH, HOME...).
     env: dict[str, str] = Field(default_factory=dict)
     cwd: Path | None = None
+    #: The sandbox profile the server runs under (no network, no host files but the
+    #: base system and its own installation, scrubbed environment).
+    sandbox: str = DEFAULT_PROFILE
+    #: Extra host paths the server may read (bound read-only at the same path).
+    sandbox_bind_ro: tuple[str, ...] = ()
+    #: Run the server WITHOUT a sandbox: it gets the host's files, network and
+    #: processes. Logged each start; refused when the domain is strict.
+    unsafe_no_sandbox: bool = False
 
     @field_validator("command")
     @classmethod
@@ -56,6 +76,30 @@ class StdioServer(_Model):
         if not value[0].strip():
             raise ValueError("the first element must name a program")
         return value
+
+    @field_validator("sandbox")
+    @classmethod
+    def _known_profile(cls, value: str) -> str:
+        if value not in BUILTIN_PROFILES:
+            raise ValueError(f"no sandbox profile `{value}`; known: "
+                             f"{', '.join(sorted(BUILTIN_PROFILES))}")
+        return value
+
+    @field_validator("sandbox_bind_ro")
+    @classmethod
+    def _absolute(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for path in value:
+            if not path.startswith("/") or path.rstrip("/") in ("", "/"):
+                raise ValueError(f"`{path}` must be an absolute path other than `/`")
+        return value
+
+    @model_validator(mode="after")
+    def _one_choice(self) -> StdioServer:
+        chosen = self.model_fields_set
+        if self.unsafe_no_sandbox and ({"sandbox", "sandbox_bind_ro"} & chosen):
+            raise ValueError("`unsafe_no_sandbox` cannot be combined with `sandbox` or "
+                             "`sandbox_bind_ro`; choose one")
+        return self
 
 
 class HttpServer(_Model):

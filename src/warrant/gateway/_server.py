@@ -89,7 +89,8 @@ class Gateway:
         self.catalogue = Catalogue(domain, pins, config.risk)
         self.pipeline = pipeline
         self.session = session
-        self.upstreams = {name: Upstream(name, server, self._on_tools)
+        self.upstreams = {name: Upstream(name, server, self._on_tools,
+                                         strict=domain.config.strict)
                           for name, server in config.servers.items()}
         self._downstream: ServerSession | None = None
         self.server: Server[Any] = Server(SERVER_NAME, on_list_tools=self._list_tools,

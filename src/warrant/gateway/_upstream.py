@@ -6,6 +6,12 @@ it). A crash or a disconnect ends that task only: the upstream is marked down
 and calls to it fail with an error result, while the gateway keeps serving the
 others. `notifications/tools/list_changed` makes the gateway list again, so a
 changed definition is seen (and quarantined) mid-session.
+
+Stdio servers run sandboxed (`warrant.sandbox.sandboxed_command`) unless their
+config says `unsafe_no_sandbox`, which is logged on every start and refused
+outright (the gateway does not start) when the domain is strict. When no
+sandbox can be built the server does not start; it is reported down with how
+to fix it, and the other upstreams keep working.
 """
 
 from __future__ import annotations
@@ -24,6 +30,9 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
+from warrant.errors import WarrantError
+from warrant.sandbox import SandboxRefused, get_profile, sandboxed_command
+
 from ._catalogue import ToolDefinition
 from ._config import HttpServer, StdioServer
 
@@ -41,7 +50,17 @@ class UpstreamUnavailable(Exception):  # noqa: N818 - internal, turned into an e
 class Upstream:
     """One configured upstream server and its live session (if any)."""
 
-    def __init__(self, name: str, config: StdioServer | HttpServer, on_tools: OnTools):
+    def __init__(self, name: str, config: StdioServer | HttpServer, on_tools: OnTools, *,
+                 strict: bool = True):
+        """Raises `SandboxRefused` for `unsafe_no_sandbox` when `strict` (the domain's
+        setting; strict unless told otherwise)."""
+        if isinstance(config, StdioServer) and config.unsafe_no_sandbox and strict:
+            raise SandboxRefused(
+                f"server `{name}` sets `unsafe_no_sandbox`, which is refused because the "
+                "domain is strict; the gateway was not started",
+                hint="remove `unsafe_no_sandbox` so the server runs sandboxed (add "
+                     "`sandbox_bind_ro` for files it needs), or set `strict = false` in the "
+                     "domain's config.toml")
         self.name = name
         self.config = config
         self._on_tools = on_tools
@@ -71,6 +90,9 @@ class Upstream:
                     tg.start_soon(self._relist_loop)
                     await self._stop.wait()
                     tg.cancel_scope.cancel()
+        except WarrantError as exc:  # no sandbox: the server was not started
+            self.error = (exc.message + (f"; to fix: {exc.hint}" if exc.hint else ""))[:800]
+            log.warning("upstream %s is down: %s", self.name, self.error)
         except Exception as exc:  # any failure marks this upstream down
             self.error = f"{type(exc).__name__}: {exc}"[:300]
             log.warning("upstream %s is down: %s", self.name, self.error)
@@ -86,15 +108,33 @@ class Upstream:
     @asynccontextmanager
     async def _transport(self) -> AsyncIterator[TransportStreams]:
         if isinstance(self.config, StdioServer):
-            command, *args = self.config.command
-            params = StdioServerParameters(command=command, args=args, env=self.config.env or None,
-                                           cwd=self.config.cwd)
+            params = await anyio.to_thread.run_sync(self._stdio_parameters, self.config)
             async with stdio_client(params, errlog=sys.stderr) as streams:
                 yield streams
             return
         async with create_mcp_http_client(headers=self.config.headers or None) as client, \
                 streamable_http_client(self.config.url, http_client=client) as streams:
             yield streams
+
+    def _stdio_parameters(self, config: StdioServer) -> StdioServerParameters:
+        """How to spawn the server: through the sandbox launcher, or bare if unsafe."""
+        if config.unsafe_no_sandbox:
+            log.warning("UNSAFE: starting upstream %s WITHOUT a sandbox (unsafe_no_sandbox): "
+                        "it has the host's files, network and processes", self.name)
+            command, *args = config.command
+            return StdioServerParameters(command=command, args=args, env=config.env or None,
+                                         cwd=config.cwd)
+        # Blocking (checks bubblewrap once, compiles the filter): run in a worker thread.
+        sandboxed = sandboxed_command(config.command, get_profile(config.sandbox),
+                                      binds=config.sandbox_bind_ro, env=config.env,
+                                      cwd=config.cwd)
+        log.info("upstream %s runs in sandbox `%s` (read-only: %s)", self.name, config.sandbox,
+                 ", ".join(sandboxed.binds) or "base system only")
+        command, *args = sandboxed.argv
+        # The SDK adds HOME, PATH, USER... of ours to the launcher's environment; the
+        # launcher hands the server only the names `sandboxed.env` lists.
+        return StdioServerParameters(command=command, args=args, env=dict(sandboxed.env),
+                                     cwd="/")
 
     async def _on_message(self, message: IncomingMessage) -> None:
         if isinstance(message, types.ToolListChangedNotification):

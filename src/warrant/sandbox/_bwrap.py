@@ -89,6 +89,18 @@ def build_args(profile: SandboxProfile, argv: Sequence[str], *, env: Mapping[str
                binds: Mapping[str, str], workspace: str | None, seccomp_fd: int,
                status_fd: int) -> list[str]:
     """bubblewrap's options for one run (without the executable itself)."""
+    args = filesystem_args(profile, binds=binds, workspace=workspace)
+    args += ["--clearenv"]
+    for name, value in sorted(env.items()):
+        args += ["--setenv", name, value]
+    args += ["--seccomp", str(seccomp_fd), "--json-status-fd", str(status_fd), "--", *argv]
+    return args
+
+
+def filesystem_args(profile: SandboxProfile, *, binds: Mapping[str, str],
+                    workspace: str | None) -> list[str]:
+    """The base system, /proc, /dev, the private /tmp, read-only `binds` (dest → host
+    source) and the workspace: everything the command sees, frozen read-only but /tmp."""
     args = base_args()
     args += ["--proc", "/proc", "--dev", "/dev",
              "--size", str(profile.tmp_bytes), "--tmpfs", "/tmp"]  # noqa: S108 - private tmpfs
@@ -102,8 +114,4 @@ def build_args(profile: SandboxProfile, argv: Sequence[str], *, env: Mapping[str
     args += ["--remount-ro", "/"]
     if workspace is None:
         args += ["--chdir", "/tmp"]  # noqa: S108 - the sandbox's own private tmpfs
-    args += ["--clearenv"]
-    for name, value in sorted(env.items()):
-        args += ["--setenv", name, value]
-    args += ["--seccomp", str(seccomp_fd), "--json-status-fd", str(status_fd), "--", *argv]
     return args

@@ -93,8 +93,13 @@ def _rule(ctx: int, action: int, syscall: str, *cmps: _ArgCmp) -> None:
 
 
 @functools.cache
-def compile_filter(*, deny_network: bool) -> bytes:
-    """The BPF program as bytes, ready to write to bubblewrap's `--seccomp` FD."""
+def compile_filter(*, deny_network: bool, network_errno: bool = False) -> bytes:
+    """The BPF program as bytes, ready to write to bubblewrap's `--seccomp` FD.
+
+    With `network_errno` a network socket fails with EACCES instead of killing the
+    process: a long-running MCP server must survive one refused attempt (its other
+    tools keep working and the caller sees the failure) rather than die with it.
+    """
     lib = _lib()
     ctx = lib.seccomp_init(_ACT_ALLOW)
     if not ctx:
@@ -108,8 +113,9 @@ def compile_filter(*, deny_network: bool) -> bytes:
         # back to clone, whose flags are checked above.
         _rule(ctx, _act_errno(errno.ENOSYS), "clone3")
         if deny_network:
+            action = _act_errno(errno.EACCES) if network_errno else _ACT_KILL_PROCESS
             for family in _NET_FAMILIES:
-                _rule(ctx, _ACT_KILL_PROCESS, "socket", _ArgCmp(0, _CMP_EQ, family, 0))
+                _rule(ctx, action, "socket", _ArgCmp(0, _CMP_EQ, family, 0))
         # A memfd, not a pipe: export writes the whole program before we read it back.
         fd = os.memfd_create("warrant-seccomp", os.MFD_CLOEXEC)
         try:
