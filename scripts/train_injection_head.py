@@ -260,7 +260,7 @@ def counts(examples: Iterable[Example]) -> dict[str, dict[str, int]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--layers", type=int, default=1, help="encoder layers (0-6)")
+    parser.add_argument("--layers", type=int, default=0, help="encoder layers (0-6)")
     parser.add_argument("--cache", type=Path, default=None, help="directory to cache embeddings")
     parser.add_argument("--out", type=Path, default=DATA, help="where to write the head")
     args = parser.parse_args()
