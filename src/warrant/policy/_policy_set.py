@@ -157,7 +157,9 @@ class CompiledPolicy:
             case "Deny", [], True:
                 # Forbid wins: Cedar denies with the forbids that matched.
                 reasons = tuple(
-                    _reason("policy.forbid", f"forbidden by `{p.label}`") for p in known
+                    _reason("policy.forbid", f"forbidden by `{p.label}`" if not p.is_hold
+                            else f"held by `{p.label}` (a human could lift that alone)")
+                    for p in known
                 )
                 return self._result(Effect.DENY, reasons, known)
             case "Deny", [], False if not determining:
