@@ -32,6 +32,11 @@ def test_report_then_verify_then_tamper(tmp_path: Path) -> None:
         (tmp_path / "domain.pub").write_text(identity.raw_public(domain.public_key).hex())
     assert "ok" in warrant(tmp_path / "elsewhere", "compliance", "verify", str(out),
                            "--public-key", str(tmp_path / "domain.pub"))
+    # ...and the key is exported as PEM by the CLI, no Python needed.
+    warrant(home, "config", "public-key", "--out", str(tmp_path / "domain.pem"))
+    assert (tmp_path / "domain.pem").read_text().startswith("-----BEGIN PUBLIC KEY-----")
+    assert "ok" in warrant(tmp_path / "elsewhere", "compliance", "verify", str(out),
+                           "--public-key", str(tmp_path / "domain.pem"))
 
     html = (out / "report.html").read_text("utf-8")
     (out / "report.html").write_text(html.replace("HIPAA", "HIPAA (approved)", 1), "utf-8")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from cryptography.hazmat.primitives import serialization
 
 from warrant import identity
 
@@ -53,3 +54,25 @@ def config_verify(targets: tuple[Path, ...], home: Path | None, as_json: bool) -
     emit([{"target": str(t), "files": files, "signed_at": at} for t, files, at in results],
          as_json, lambda: click.echo(
              "\n".join(f"ok {t} ({len(files)} file(s))" for t, files, _ in results)))
+
+
+@config_group.command("public-key")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the PEM to FILE (else stdout).")
+@home_option
+def config_public_key(out: Path | None, home: Path | None) -> None:
+    """Print the domain's public signing key (PEM), to verify its signatures elsewhere.
+
+    \b
+    Anyone can check a signed bundle or compliance report with it, without the
+    domain: `warrant compliance verify DIR --public-key FILE`.
+    """
+    with opened(home) as domain:
+        pem = domain.public_key.public_bytes(
+            serialization.Encoding.PEM,
+            serialization.PublicFormat.SubjectPublicKeyInfo).decode("ascii")
+    if out is None:
+        click.echo(pem, nl=False)
+    else:
+        out.write_text(pem, encoding="ascii")
+        click.echo(f"wrote {out}", err=True)
