@@ -50,3 +50,24 @@ def test_huge_and_adversarial_inputs_are_handled_within_bounds() -> None:
     ledger.observe({"x": "\u200b" * 100_000 + fullwidth_digits}, Provenance("web/get"))
     trace = ledger.trace({"body": "@." * 150_000, "to": "+" + "1" * 100_000})
     assert flow.LEDGER_INCOMPLETE in trace.labels  # the argument is beyond what is traced
+
+
+@settings(max_examples=300, deadline=None)
+@given(taken=st.lists(st.tuples(st.integers(0, 60), st.integers(1, 20)), max_size=12),
+       start=st.integers(0, 80), length=st.integers(1, 20))
+def test_the_taken_span_index_answers_like_a_scan_of_every_span(
+        taken: list[tuple[int, int]], start: int, length: int) -> None:
+    from warrant.flow._atoms import _Spans
+
+    spans = [(s, s + n) for s, n in taken]
+    end = start + length
+    scanned = any(s <= start < e or s < end <= e for s, e in spans)
+    assert _Spans(spans).touches((start, end)) is scanned
+
+
+def test_text_full_of_addresses_is_parsed_in_linear_time() -> None:
+    # 96k destinations: a scan of every taken span per match would take minutes.
+    text = " ".join(f"user{i}@corp.example www.site{i}.com +1 555 010 {i:04d}"
+                    for i in range(32_000))
+    found = flow.atoms(flow.normalise(text))
+    assert len(found) == 96_000

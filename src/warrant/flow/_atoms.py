@@ -12,6 +12,7 @@ expression with nested quantifiers, and inputs are bounded by the caller.
 
 from __future__ import annotations
 
+import bisect
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -88,22 +89,47 @@ def atoms(normalised: str) -> list[Atom]:
         if sum(c.isdigit() for c in key) >= 8:
             found.append(Atom(IBAN, key, m.start(), m.end()))
             taken.append(m.span())
+    # URL matches never overlap one another, so only emails and IBANs can hide one.
+    before_urls = _Spans(taken)
     for m in _URL.finditer(normalised):
-        if _inside(m.span(), taken):  # the domain of an email address is not a URL
+        if before_urls.touches(m.span()):  # the domain of an email address is not a URL
             continue
         key = _url_key(m.group())
         if key:
             found.append(Atom(URL, key, m.start(), m.end()))
             taken.append(m.span())
+    every = _Spans(taken)
     for m in _PHONE.finditer(normalised):
         digits = re.sub(r"\D", "", m.group())
-        if 8 <= len(digits) <= 15 and not _inside(m.span(), taken) and not _is_date(m.group()):
+        if 8 <= len(digits) <= 15 and not every.touches(m.span()) and not _is_date(m.group()):
             found.append(Atom(PHONE, digits[-9:], m.start(), m.end()))
     return found
 
 
-def _inside(span: tuple[int, int], taken: list[tuple[int, int]]) -> bool:
-    return any(s <= span[0] < e or s < span[1] <= e for s, e in taken)
+class _Spans:
+    """Spans already taken, asked whether a new span starts or ends inside one of them.
+
+    Sorted starts with a running maximum of ends: each question is one bisection,
+    so text full of addresses stays linear (a scan of every span was quadratic).
+    """
+
+    def __init__(self, spans: list[tuple[int, int]]):
+        ordered = sorted(spans)
+        self._starts = [s for s, _ in ordered]
+        self._reach: list[int] = []  # the furthest end among spans starting up to here
+        furthest = -1
+        for _, end in ordered:
+            furthest = max(furthest, end)
+            self._reach.append(furthest)
+
+    def touches(self, span: tuple[int, int]) -> bool:
+        """Some taken (s, e) has s <= span.start < e, or s < span.end <= e."""
+        start, end = span
+        i = bisect.bisect_right(self._starts, start) - 1  # spans with s <= start
+        if i >= 0 and self._reach[i] > start:
+            return True
+        j = bisect.bisect_left(self._starts, end) - 1  # spans with s < end
+        return j >= 0 and self._reach[j] >= end
 
 
 _DATE = re.compile(r"\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{2,4}")
