@@ -39,7 +39,7 @@ from typing import NoReturn
 from ._bwrap import check_works, filesystem_args, find_bwrap, host_ids
 from ._errors import SandboxError
 from ._profile import BUILTIN_PROFILES, DEFAULT_PROFILE, SandboxProfile, check_bind, parse_profiles
-from ._runner import _BASE_ENV, _BWRAP_PROCS, _count_processes
+from ._runner import _BASE_ENV, _BWRAP_PROCS, _count_processes, check_profile
 from ._seccomp import compile_filter
 
 #: Host paths already in every sandbox (the base system): never bound again.
@@ -76,14 +76,7 @@ def sandboxed_command(argv: Sequence[str], profile: SandboxProfile | None = None
     profile = profile or BUILTIN_PROFILES[DEFAULT_PROFILE]
     if not argv or not argv[0]:
         raise SandboxError("no command to run")
-    if profile.network != "none":
-        # INVARIANT: never a pretend barrier (see run_sandboxed).
-        raise SandboxError(f"profile `{profile.name}`: network `{profile.network}` is not yet "
-                           "supported; the command was not run",
-                           hint="use a profile with network = \"none\"")
-    if cwd is not None and profile.workspace == "none":
-        raise SandboxError(f"profile `{profile.name}` does not expose a workspace; "
-                           "use `readonly-workspace` or leave the working directory unset")
+    check_profile(profile, has_cwd=cwd is not None)
     bwrap = find_bwrap(bwrap_path)
     check_works(bwrap)
     compile_filter(deny_network=True, network_errno=True)  # libseccomp present and working

@@ -51,15 +51,7 @@ def run_sandboxed(argv: Sequence[str], profile: SandboxProfile | None = None, *,
             raise SandboxRefused("`unsafe_no_sandbox` is refused in strict mode; the command "
                                  "was not run", hint="set strict = false to allow it")
         return _run_unsandboxed(argv, profile, stdin=stdin, env=env, cwd=cwd)
-    if profile.network != "none":
-        # INVARIANT: never a pretend barrier. Until the egress proxy exists, a profile
-        # that wants network refuses to run rather than running with host network.
-        raise SandboxError(f"profile `{profile.name}`: network `{profile.network}` is not yet "
-                           "supported; the command was not run",
-                           hint="use a profile with network = \"none\"")
-    if cwd is not None and profile.workspace == "none":
-        raise SandboxError(f"profile `{profile.name}` does not expose a workspace; "
-                           "use `readonly-workspace` or leave the working directory unset")
+    check_profile(profile, has_cwd=cwd is not None)
     bwrap = find_bwrap(bwrap_path)
     check_works(bwrap)
     bpf = compile_filter(deny_network=True)
@@ -109,6 +101,19 @@ def run_sandboxed(argv: Sequence[str], profile: SandboxProfile | None = None, *,
                          killed_by=killed_by, violations=tuple(violations),
                          duration_seconds=duration, profile=profile.name,
                          truncated=outcome.stopped_for == "output")
+
+
+def check_profile(profile: SandboxProfile, *, has_cwd: bool) -> None:
+    """Refuse a profile this sandbox cannot enforce for this command (raises `SandboxError`)."""
+    if profile.network != "none":
+        # INVARIANT: never a pretend barrier. Until the egress proxy exists, a profile
+        # that wants network refuses to run rather than running with host network.
+        raise SandboxError(f"profile `{profile.name}`: network `{profile.network}` is not yet "
+                           "supported; the command was not run",
+                           hint="use a profile with network = \"none\"")
+    if has_cwd and profile.workspace == "none":
+        raise SandboxError(f"profile `{profile.name}` does not expose a workspace; "
+                           "use `readonly-workspace` or leave the working directory unset")
 
 
 def _run_unsandboxed(argv: Sequence[str], profile: SandboxProfile, *, stdin: bytes | None,
