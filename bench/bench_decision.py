@@ -44,11 +44,7 @@ from warrant.types import RiskClass, ToolCall, ToolInfo
 
 
 def open_domain(home: Path, durability: str) -> TrustDomain:
-    TrustDomain.init(home, "bench.example").close()
-    config = (home / "config.toml").read_text()
-    (home / "config.toml").write_text(
-        config.replace('audit_durability = "full"', f'audit_durability = "{durability}"'))
-    domain = TrustDomain.open(home)
+    domain = TrustDomain.init(home, "bench.example", settings={"audit_durability": durability})
     domain.store.put_tool(ToolInfo("transfer", RiskClass.MONEY_MOVEMENT), time.time())
     domain.register_agent("payer", owner="finance", purpose="pays invoices")
     return domain

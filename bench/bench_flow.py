@@ -86,12 +86,8 @@ def observe_case() -> tuple[str, dict[str, float]]:
 
 
 def decision_cases(home: Path) -> list[tuple[str, dict[str, float]]]:
-    TrustDomain.init(home, "bench.example").close()
-    config = (home / "config.toml").read_text()
-    (home / "config.toml").write_text(
-        config.replace('audit_durability = "full"', 'audit_durability = "normal"')
-        .replace('flow_injection_detector = "patterns"', 'flow_injection_detector = "off"'))
-    domain = TrustDomain.open(home)
+    domain = TrustDomain.init(home, "bench.example", settings={
+        "audit_durability": "normal", "flow_injection_detector": "off"})
     domain.store.put_tool(ToolInfo("send_email", RiskClass.EXTERNAL_COMMUNICATION), time.time())
     domain.register_agent("mailer", owner="ops", purpose="sends summaries")
     credential = domain.issue_credential("mailer", ttl_seconds=3600).token

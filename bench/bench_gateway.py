@@ -63,10 +63,7 @@ async def timed_calls(params: StdioServerParameters, tool: str, n: int,
 
 def gateway_params(tmp: Path, durability: str) -> StdioServerParameters:
     home = tmp / durability
-    TrustDomain.init(home, "bench.example").close()
-    config = home / "config.toml"
-    config.write_text(config.read_text().replace('audit_durability = "full"',
-                                                 f'audit_durability = "{durability}"'))
+    TrustDomain.init(home, "bench.example", settings={"audit_durability": durability}).close()
     with TrustDomain.open(home) as domain:
         _, key = domain.register_agent("bench", owner="bench", purpose="benchmark")
         issued = domain.issue_credential("bench", ttl_seconds=3600)

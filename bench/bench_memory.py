@@ -39,11 +39,7 @@ CONTENT = {"customer": "ACME GmbH", "preference": "email on Tuesdays", "open_inv
 
 
 def open_domain(home: Path) -> TrustDomain:
-    TrustDomain.init(home, "bench.example").close()
-    config = (home / "config.toml").read_text()
-    (home / "config.toml").write_text(
-        config.replace('audit_durability = "full"', 'audit_durability = "normal"'))
-    domain = TrustDomain.open(home)
+    domain = TrustDomain.init(home, "bench.example", settings={"audit_durability": "normal"})
     domain.register_agent("helper", owner="ops", purpose="remembers things")
     return domain
 

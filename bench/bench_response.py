@@ -41,11 +41,7 @@ steps: [{action: revoke_task}]
 
 
 def open_domain(home: Path) -> TrustDomain:
-    TrustDomain.init(home, "bench.example").close()
-    config = (home / "config.toml").read_text()
-    (home / "config.toml").write_text(
-        config.replace('audit_durability = "full"', 'audit_durability = "normal"'))
-    domain = TrustDomain.open(home)
+    domain = TrustDomain.init(home, "bench.example", settings={"audit_durability": "normal"})
     domain.store.put_tool(ToolInfo("read_file", RiskClass.READ_ONLY), time.time())
     domain.store.put_tool(ToolInfo("drop_table", RiskClass.DESTRUCTIVE), time.time())
     domain.register_agent("payer", owner="finance", purpose="bench")

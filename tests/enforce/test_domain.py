@@ -110,3 +110,22 @@ def test_a_rewritten_log_is_never_blessed_by_a_new_signed_checkpoint(home: Path)
         domain.checkpoint()
     with pytest.raises(AuditIntegrityError):
         domain.close()
+
+
+@pytest.mark.parametrize(("settings", "problem"), [
+    ({"audit_durability": "sometimes"}, "audit_durability"),
+    ({"no_such_setting": 1}, "no_such_setting"),
+])
+def test_invalid_settings_for_a_new_domain_are_refused_and_create_nothing(
+        tmp_path: Path, settings: dict[str, object], problem: str) -> None:
+    home = tmp_path / "home"
+    with pytest.raises(ValueError, match=problem):
+        TrustDomain.init(home, "acme.example", settings=settings)
+    assert not home.exists()
+
+
+def test_a_new_domain_takes_its_settings_at_creation(tmp_path: Path) -> None:
+    with TrustDomain.init(tmp_path / "home", "acme.example",
+                          settings={"audit_durability": "normal"}) as domain:
+        assert domain.config.audit_durability == "normal"
+    assert 'audit_durability = "normal"' in (tmp_path / "home" / "config.toml").read_text()

@@ -90,13 +90,18 @@ class TrustDomain:
     # -- lifecycle ------------------------------------------------------------------------
 
     @classmethod
-    def init(cls, home: Path, domain: str, *, now: float | None = None) -> TrustDomain:
-        """Create a new trust domain in `home` (which must not hold one already)."""
+    def init(cls, home: Path, domain: str, *, now: float | None = None,
+             settings: Mapping[str, Any] | None = None) -> TrustDomain:
+        """Create a new trust domain in `home` (which must not hold one already).
+
+        `settings` are further `config.toml` keys, validated like the file itself
+        (a bad name or setting raises pydantic's `ValidationError`, a `ValueError`).
+        """
         now = time.time() if now is None else now
         if (home / CONFIG_FILE).exists() or (home / STATE_DB).exists():
             raise StateError(f"`{home}` already holds a trust domain",
                              hint="choose another --home, or remove it to start over")
-        config = DomainConfig(domain=domain)
+        config = DomainConfig.model_validate({**(settings or {}), "domain": domain})
         home.mkdir(parents=True, exist_ok=True)
         created_any = False
         try:

@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from warrant import warrants
-from warrant.config import CONFIG_FILE, load_config, render_config
 from warrant.enforce import Guard, TrustDomain
 from warrant.types import ToolInfo
 
@@ -101,13 +100,11 @@ class Harness:
         """
         with tempfile.TemporaryDirectory(prefix="warrant-redteam-") as tmp:
             home = Path(tmp) / "home"
-            TrustDomain.init(home, "redteam.example").close()
             # Speed: the log survives a killed process, not an OS crash (fine for a benchmark).
-            update: dict[str, Any] = {"audit_durability": "normal"}
+            settings: dict[str, Any] = {"audit_durability": "normal"}
             if detector is not None:
-                update["flow_injection_detector"] = detector
-            config = load_config(home).model_copy(update=update)
-            (home / CONFIG_FILE).write_text(render_config(config), encoding="utf-8")
+                settings["flow_injection_detector"] = detector
+            TrustDomain.init(home, "redteam.example", settings=settings).close()
             if policy_dir is not None:
                 _use_policies(home / "policies", policy_dir)
             domain = TrustDomain.open(home)
