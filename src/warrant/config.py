@@ -69,12 +69,17 @@ class DomainConfig(BaseModel):
     @field_validator("domain")
     @classmethod
     def _domain_name(cls, value: str) -> str:
-        if not _DOMAIN.match(value):
-            raise ValueError(
-                "must be a DNS-like name of lowercase letters, digits, `.` and `-` "
-                "(for example `acme.example`)"
-            )
-        return value
+        return check_domain_name(value)
+
+
+def check_domain_name(value: str) -> str:
+    """`value` if it is a valid trust domain name; raises `ValueError` saying what is allowed."""
+    if not _DOMAIN.match(value):
+        raise ValueError(
+            "must be a DNS-like name of lowercase letters, digits, `.` and `-` "
+            "(for example `acme.example`)"
+        )
+    return value
 
 
 def resolve_home(home: str | os.PathLike[str] | None) -> Path:

@@ -72,6 +72,7 @@ def test_a_check_without_proof_of_possession_is_denied(home: Path) -> None:
     (["credential", "issue", "billing", "--ttl", "5h"], "error:"),
     (["inspect", "not-a-token"], "warrant rejected"),
     (["init"], "already holds a trust domain"),
+    (["init", "--domain", "Bad Domain"], "DNS-like name"),
 ])
 def test_bad_input_gets_a_clear_error_and_exit_status_2_or_1(home: Path, args: list[str],
                                                             message: str) -> None:

@@ -8,16 +8,25 @@ from pathlib import Path
 import click
 
 from warrant import identity
-from warrant.config import resolve_home
+from warrant.config import check_domain_name, resolve_home
 from warrant.enforce import TrustDomain
 from warrant.types import AgentRecord, RevocationKind
 
 from ._common import emit, home_option, json_option, opened, parse_duration
 
 
+def _domain_option(value: str) -> str:
+    """`--domain` checked at the edge, so a bad name is a usage error, not a traceback."""
+    try:
+        return check_domain_name(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"`{value}` {exc}") from None
+
+
 @click.command()
 @home_option
 @click.option("--domain", default="warrant.local", show_default=True,
+              callback=lambda _ctx, _param, value: _domain_option(value),
               help="Trust domain name, used in SPIFFE IDs (spiffe://DOMAIN/agent/NAME).")
 @json_option
 def init(home: Path | None, domain: str, as_json: bool) -> None:
