@@ -33,6 +33,7 @@ from ._model import SEVERITY_RANK, Alert, Detection, Event, ResponseDomain, Seve
 from ._playbooks import Playbook, Step, StepMode, default_playbooks
 from ._steps import STEPS, Notifier, StepContext
 from ._triage import TaskBook, draft_disposition, gather_evidence
+from ._worker import QueueWorker
 
 log = logging.getLogger("warrant.response")
 
@@ -72,7 +73,8 @@ class ResponseEngine:
         self._inline = [d for d in detections if d.inline]
         self._stateful = [d for d in detections if not d.inline]
         self._state: dict[str, dict[str, Any]] = {d.id: {} for d in self._stateful}
-        self._queue: queue.Queue[object] = queue.Queue(maxsize=queue_size)
+        self._worker = QueueWorker("warrant-response", self._work, queue_size=queue_size)
+        self._queue = self._worker.queue
         self._triage: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._since_triage = 0
         self._lock = threading.RLock()  # serialises incident handling (inline + worker)
@@ -83,8 +85,6 @@ class ResponseEngine:
         self._window, self._webhook, self._clock = window_seconds, webhook_url, clock
         self._prime = prime_records
         self._notifier: Notifier | None = None
-        self._worker: threading.Thread | None = None
-        self._running = False
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -93,26 +93,20 @@ class ResponseEngine:
         for entry in self.domain.audit.tail(self._prime) if self._prime else ():
             self.tasks.observe(entry.record)
         self._notifier = Notifier()
-        self._running = True
-        self.domain.subscribe(self._on_record)
-        self._worker = threading.Thread(target=self._work, name="warrant-response", daemon=True)
         self._worker.start()
+        self.domain.subscribe(self._on_record)
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop listening, finish queued work (bounded by `timeout`), stop the notifier."""
-        self._running = False
-        if self._worker is not None:
-            with contextlib.suppress(queue.Full):
-                self._queue.put(None, timeout=timeout)
-            self._worker.join(timeout)
+        self._worker.stop(None, timeout)
         if self._notifier is not None:
             self._notifier.close(timeout)
         if self._owns_incidents:
             self.incidents.close()
 
     def __enter__(self) -> ResponseEngine:
-        return self.start() if not self._running else self
+        return self.start() if not self._worker.running else self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
@@ -123,9 +117,7 @@ class ResponseEngine:
 
     def drain(self, timeout: float = 5.0) -> bool:
         """Wait until every queued record was processed; False on timeout."""
-        done = self._queue.all_tasks_done
-        with done:
-            return done.wait_for(lambda: self._queue.unfinished_tasks == 0, timeout)
+        return self._worker.drain(timeout)
 
     @property
     def dropped(self) -> int:
@@ -135,7 +127,7 @@ class ResponseEngine:
     # -- the listener (appending thread: cheap, never blocks) --------------------------------
 
     def _on_record(self, seq: int, record: AuditRecord) -> None:
-        if not self._running:
+        if not self._worker.running:
             return
         event = Event(seq, record, self._clock())
         for detection in self._inline:

@@ -12,7 +12,6 @@ burst; a sink that fails is retried (webhook) and then counted in `failed`.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import logging
@@ -30,6 +29,7 @@ from typing import Any, Protocol
 from warrant.audit import AuditLog, AuditRecord
 
 from ._ocsf import to_ocsf
+from ._worker import QueueWorker
 
 log = logging.getLogger("warrant.response.export")
 
@@ -183,28 +183,21 @@ class OcsfExporter:
     def __init__(self, domain: ExportDomain, sink: Sink, *, queue_size: int = 10_000,
                  batch_size: int = 100, tenant: str | None = None):
         self.domain, self.sink, self.tenant = domain, sink, tenant
-        self._queue: queue.Queue[object] = queue.Queue(maxsize=queue_size)
+        self._worker = QueueWorker("warrant-export", self._work, queue_size=queue_size)
+        self._queue = self._worker.queue
         self._batch = batch_size
         self._lock = threading.Lock()
         self._dropped = self._exported = self._failed = 0
         self._burst = False
-        self._running = False
-        self._worker: threading.Thread | None = None
 
     def start(self) -> OcsfExporter:
-        self._running = True
-        self.domain.subscribe(self._on_record)
-        self._worker = threading.Thread(target=self._work, name="warrant-export", daemon=True)
         self._worker.start()
+        self.domain.subscribe(self._on_record)
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop listening, deliver what is queued (bounded by `timeout`), close the sink."""
-        self._running = False
-        if self._worker is not None:
-            with contextlib.suppress(queue.Full):
-                self._queue.put(_STOP, timeout=timeout)
-            self._worker.join(timeout)
+        self._worker.stop(_STOP, timeout)
         self.sink.close()
 
     def __enter__(self) -> OcsfExporter:
@@ -215,9 +208,7 @@ class OcsfExporter:
 
     def drain(self, timeout: float = 5.0) -> bool:
         """Wait until every queued record was delivered or given up on; False on timeout."""
-        done = self._queue.all_tasks_done
-        with done:
-            return done.wait_for(lambda: self._queue.unfinished_tasks == 0, timeout)
+        return self._worker.drain(timeout)
 
     def metrics(self) -> dict[str, int]:
         """`exported`, `dropped` (queue full) and `failed` (sink or mapping error) counts."""
@@ -232,7 +223,7 @@ class OcsfExporter:
     # -- the listener: appending thread, never blocks -------------------------------------
 
     def _on_record(self, seq: int, record: AuditRecord) -> None:
-        if not self._running:
+        if not self._worker.running:
             return
         try:
             self._queue.put_nowait((seq, record))
