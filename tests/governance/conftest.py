@@ -40,6 +40,7 @@ WEAK_GATEWAY = """
 spotlight = "off"
 [servers.files]
 command = ["python", "-m", "files_server"]
+unsafe_no_sandbox = true
 env = { FILES_API_KEY = "sk-live-4f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c" }
 """
 

@@ -65,7 +65,7 @@ def agentdojo(suites: tuple[str, ...], warrant_mode: str, order: str, limit: int
     policy_dir = None
     if home is not None:
         with opened(home) as domain:
-            policy_dir = domain.home / "policies"
+            policy_dir = domain.policy_dir
     modes: list[Mode] = ["allow-all", *_pick(warrant_mode, ("role", "task"))]
     orders = cast("list[Order]", _pick(order, ORDERS))
     report = run_agentdojo(suites or SUITE_NAMES, modes=modes, orders=orders, limit=limit,

@@ -214,6 +214,11 @@ class TrustDomain:
     # -- keys -----------------------------------------------------------------------------
 
     @property
+    def policy_dir(self) -> Path:
+        """Where this domain's Cedar policies live (signed with `warrant config sign`)."""
+        return self.home / POLICY_DIR
+
+    @property
     def domain(self) -> str:
         return self.config.domain
 

@@ -75,7 +75,6 @@ DISTRIBUTION = "agent-warrant"
 BomFormat = Literal["json", "xml"]
 
 _STATE_DB = "state.db"
-_POLICY_DIR = "policies"
 _MAX_LICENSE_CHARS = 120
 _DECLARATION_HINT = ('each agent is a table `[agents.NAME]` with '
                      '`model = "PROVIDER/MODEL[@VERSION]"` and an optional `model_card = "URL"`')
@@ -320,7 +319,7 @@ def _pinned_tool(pin: ToolPin, tool: str) -> Component:
 
 
 def _policies(domain: TrustDomain) -> list[Component]:
-    policy_dir = domain.home / _POLICY_DIR
+    policy_dir = domain.policy_dir
     files = sorted([*policy_dir.glob("*.cedar"), *policy_dir.glob("*.cedarschema")])
     result = []
     for path in files:

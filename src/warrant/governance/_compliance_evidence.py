@@ -26,8 +26,6 @@ from warrant.store import SqliteIncidents
 
 #: How many of the most recent audit records the activity statistics read.
 SCAN_LIMIT = 50_000
-#: The policy directory of a trust domain home (see `warrant.enforce`).
-POLICY_DIR = "policies"
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,7 +244,7 @@ def policy_revisions(ctx: EvidenceContext) -> Finding:
             row = seen.setdefault(rev, {"revision": rev, "decisions": 0, "first": e.record.time})
             row["decisions"] += 1
             row["last"] = e.record.time
-    folder = ctx.domain.home / POLICY_DIR
+    folder = ctx.domain.policy_dir
     files = {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
              for p in sorted(folder.iterdir()) if p.is_file() and not p.name.startswith(".")}
     current = ctx.domain.policies.revision
@@ -271,7 +269,7 @@ def data_flow(ctx: EvidenceContext) -> Finding:
 
 def signed_config(ctx: EvidenceContext) -> Finding:
     required = ctx.domain.config.require_signed_config
-    folder = ctx.domain.home / POLICY_DIR
+    folder = ctx.domain.policy_dir
     data: dict[str, Any] = {"require_signed_config": required}
     try:
         manifest = identity.verify_bundle(ctx.domain.public_key, folder)

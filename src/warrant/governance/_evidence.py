@@ -76,7 +76,8 @@ class PolicyFacts:
 class ServerFact:
     name: str
     transport: str
-    #: The stdio command runs under `warrant sandbox run`.
+    #: The gateway sandboxes it: stdio servers are, unless `unsafe_no_sandbox` is set
+    #: (or the command itself is wrapped in `warrant sandbox run`).
     sandboxed: bool
     #: `env`/`headers` entries that hold a literal credential.
     embedded_secrets: tuple[str, ...]
@@ -155,7 +156,7 @@ def collect(domain: TrustDomain, *, governance: GovernanceFile,
     home = domain.home
     now = time.time()
     sources = {
-        "config": str(home / CONFIG_FILE), "policy": str(home / "policies"),
+        "config": str(home / CONFIG_FILE), "policy": str(domain.policy_dir),
         "agents": f"{home / 'state.db'} (agents, credentials)",
         "audit": f"{home / 'state.db'} (audit log) and {home / 'checkpoint'}",
         "response": "warrant.response default detections and shipped playbooks; "
@@ -207,7 +208,7 @@ def _policy(domain: TrustDomain) -> PolicyFacts:
         if info.effect == "forbid" and "chain_length" in json.dumps(est):
             delegation_forbids.append(info.label)
     try:
-        identity.verify_bundle(domain.public_key, domain.home / "policies")
+        identity.verify_bundle(domain.public_key, domain.policy_dir)
         signature, detail = "verified", "signed by this domain's key and unmodified"
     except ConfigError as exc:
         signature = "unsigned" if "is not signed" in exc.message else "invalid"
@@ -309,7 +310,7 @@ def _gateway(domain: TrustDomain, path: Path | None) -> GatewayFacts | None:
         found = {h.path.removeprefix("$.") for h in memory.find_secrets(literal)}
         found |= {k for k, v in literal.items() if _SECRET_NAME.search(k) and str(v).strip()}
         facts.append(ServerFact(name=name, transport="http" if "url" in entry else "stdio",
-                                sandboxed=_sandboxed(command),
+                                sandboxed=_sandboxed(entry, command),
                                 embedded_secrets=tuple(sorted(found))))
     limits = _table(raw.get("limits"))
     try:
@@ -330,8 +331,11 @@ def _table(value: object) -> dict[str, Any]:
     return {str(k): v for k, v in value.items()} if isinstance(value, dict) else {}
 
 
-def _sandboxed(command: list[str]) -> bool:
-    """`warrant sandbox run ...` or `python -m warrant sandbox run ...` (never bare)."""
+def _sandboxed(entry: dict[str, Any], command: list[str]) -> bool:
+    """The gateway's own sandbox (the default for stdio servers), or an explicit
+    `warrant sandbox run ...` / `python -m warrant sandbox run ...` wrapper."""
+    if entry.get("unsafe_no_sandbox") is not True:
+        return True
     words = [Path(c).name for c in command[:4]]
     return (words[:3] == ["warrant", "sandbox", "run"]
             or (len(words) >= 4 and words[1:4] == ["-m", "warrant", "sandbox"]
