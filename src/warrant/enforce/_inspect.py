@@ -6,15 +6,15 @@ national ids, emails, phones) for policy; the default pack forbids secrets
 reaching external communication. A scan that hit its bounds counts as secret
 (fail closed) and says so.
 
-`inspect_output` redacts what a tool returned before the agent sees it (secrets
-by default; personal data too when configured) and returns the findings, which
-the outcome's audit record lists by kind, path and fingerprint — never the value.
+`Pipeline.inspect_output` redacts what a tool returned before the agent sees it
+(secrets by default; personal data too when configured); `findings_json` is
+what the outcome's audit record keeps of that: kind, path and fingerprint,
+never the value.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from warrant import flow, scanners
 from warrant.types import Effect
@@ -74,8 +74,3 @@ def _top_argument(path: str) -> str | None:
         except ValueError:
             return None
     return None
-
-
-def inspect_output(result: Any, categories: frozenset[str]) -> tuple[Any, scanners.DlpReport]:
-    """`result` with findings of `categories` redacted, and what was redacted."""
-    return scanners.redact_sensitive(result, categories=categories)

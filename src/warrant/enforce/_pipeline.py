@@ -26,7 +26,7 @@ from warrant.types import Decision, Effect, Reason, ToolCall, canonical_json
 from ._context import CallContext, CallRequest, Stage
 from ._domain import TrustDomain
 from ._flow import SessionLedgers, TraceDataFlow, injection_span_finder
-from ._inspect import InspectArguments, findings_json, inspect_output
+from ._inspect import InspectArguments, findings_json
 from ._redact import redact_arguments
 from ._stages import (
     Authenticate,
@@ -209,7 +209,7 @@ class Pipeline:
         """`result` as the agent may see it (secrets redacted), and what was redacted."""
         categories = (frozenset({"secret"}) if self.domain.config.redact_output == "secrets"
                       else frozenset({"secret", "pii"}))
-        return inspect_output(result, categories)
+        return scanners.redact_sensitive(result, categories=categories)
 
     def record_outcome(self, decision: Decision, *, ok: bool, result: Any = None,
                        error: str | None = None,
