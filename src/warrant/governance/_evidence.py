@@ -159,7 +159,8 @@ def collect(domain: TrustDomain, *, governance: GovernanceFile,
         "config": str(home / CONFIG_FILE), "policy": str(domain.policy_dir),
         "agents": f"{home / 'state.db'} (agents, credentials)",
         "audit": f"{home / 'state.db'} (audit log) and {home / 'checkpoint'}",
-        "response": "warrant.response default detections and shipped playbooks; "
+        "response": "warrant.response default detections; playbooks from "
+                    f"{home / response.PLAYBOOK_DIR} or the shipped ones; "
                     f"{home / response.INCIDENTS_DB}",
         "gateway": str(gateway_config) if gateway_config else "no --gateway-config given",
         "governance": governance.path, "keys": str(home / "keys"),
@@ -171,7 +172,7 @@ def collect(domain: TrustDomain, *, governance: GovernanceFile,
         key_files=tuple(sorted(p.name for p in (home / "keys").iterdir() if p.is_file())),
         agents=_agents(domain, now), revocations=len(domain.store.list_revocations()),
         policy=_policy(domain), stages=_stages(domain), audit=_audit(domain),
-        response=_response(home), gateway=_gateway(domain, gateway_config),
+        response=_response(domain), gateway=_gateway(domain, gateway_config),
         governance=governance, git_root=_git_root(home), bwrap=shutil.which("bwrap"),
         classifier_missing=tuple(n for n in _CLASSIFIER_PACKAGES
                                  if importlib.util.find_spec(n) is None),
@@ -255,11 +256,15 @@ def _audit(domain: TrustDomain) -> AuditFacts:
                       without_decision_id=no_id, governance_records=gov, rotations=rotations)
 
 
-def _response(home: Path) -> ResponseFacts:
+def _response(domain: TrustDomain) -> ResponseFacts:
+    home = domain.home
     detections = tuple((d.id, d.severity.value) for d in response.default_detections())
+    # The playbooks the gateway's engine runs: the domain's own (HOME/playbooks) if it
+    # has any, else the shipped ones. Their signature is the signed-config control's job.
+    running = response.domain_playbooks(home, domain.public_key, require_signed=False)
     playbooks = tuple(PlaybookFact(p.id, tuple(sorted(s.value for s in p.severities)),
                                    tuple((s.action, s.mode.value) for s in p.steps))
-                      for p in response.default_playbooks())
+                      for p in running)
     path = home / response.INCIDENTS_DB
     if not path.exists():
         return ResponseFacts(detections, playbooks, None, 0, 0)
