@@ -20,7 +20,7 @@ SURFACES = {
     },
     "warrant.warrants": {
         "Constraint", "Equals", "InRange", "MAX_DEPTH", "Matches", "OneOf", "Prefix",
-        "ToolGrant", "WARRANT_VERSION", "Warrant", "WarrantLayer", "attenuate_warrant",
+        "Hop", "ToolGrant", "WARRANT_VERSION", "Warrant", "WarrantLayer", "attenuate_warrant",
         "describe_warrant", "mint_warrant", "parse_tool_spec", "validate_regex",
         "verify_warrant",
     },
@@ -31,7 +31,8 @@ SURFACES = {
         "run_gateway", "run_hook", "split_exposed_name",
     },
     "warrant.identity": {
-        "CLOCK_SKEW_SECONDS", "DEFAULT_TTL_SECONDS", "MAX_TTL_SECONDS", "PASSPHRASE_ENV",
+        "CLOCK_SKEW_SECONDS", "DEFAULT_TTL_SECONDS", "ENVELOPE_TYPE", "MAX_ENVELOPE_TTL_SECONDS",
+        "MAX_TTL_SECONDS", "PASSPHRASE_ENV", "SealClaims", "open_envelope", "seal_envelope",
         "PROOF_WINDOW_SECONDS", "RISK_TIERS", "Credential", "DomainKeys", "IssuedCredential",
         "MemoryReplayGuard", "ProofClaims", "ReplayGuard", "agent_id_for", "certificate_pem",
         "create_domain_keys", "generate_key", "issue_agent_certificate", "issue_credential",
@@ -43,7 +44,8 @@ SURFACES = {
     },
     "warrant.enforce": {
         "MEMORY_DB", "SCHEMA_FILE", "ApprovalRequired", "GuardedMemory", "CallContext",
-        "CallRequest", "Denied", "Guard",
+        "CallRequest", "Denied", "Envelope", "Guard", "InboundMessage", "body_digest",
+        "receive_message",
         "GuardSession", "Pipeline", "SessionLedgers", "Stage", "TraceDataFlow", "TrustDomain",
         "current_traceparent", "default_stages", "instrument", "redact_arguments",
         "session_ledgers",

@@ -112,3 +112,18 @@ class AuditIntegrityError(AuditError):
     """The audit log does not match its records or its signed checkpoints."""
 
     code = "audit.integrity"
+
+
+class InvalidEnvelope(WarrantError):  # noqa: N818 - the name is the public contract
+    """An inter-agent message was not accepted (unsigned, tampered, replayed, misaddressed,
+    or carrying a warrant the sender may not hand over).
+
+    `reason` is a stable code for events (`delegation.replay`, `delegation.widening`, …).
+    """
+
+    code = "delegation.rejected"
+
+    def __init__(self, message: str, *, reason: str = "delegation.invalid",
+                 detail: str | None = None):
+        super().__init__(message, detail=detail)
+        self.reason = reason

@@ -132,8 +132,21 @@ def test_attenuate_narrows_a_warrant_for_a_sub_agent_and_refuses_to_widen(home: 
     described = json.loads(warrant(home, "inspect", narrowed, "--json"))
     assert described["holder"] == "spiffe://acme.example/agent/helper"
     assert "transfer" not in described["tools"]
+    # The hop is signed with the orchestrator's (billing's) key, so the helper can use it.
+    [hop] = described["delegations"]
+    assert hop["from"].endswith("/billing") and hop["signed_by"]
+    cred = json.loads(warrant(home, "credential", "issue", "helper", "--json"))["token"]
+    decision = json.loads(warrant(
+        home, "check", "--warrant", narrowed, "--credential", cred, "--agent-key",
+        str(home / "agents" / "helper.key"), "--tool", "read_file", "--args", '{"path": "a"}',
+        "--json"))
+    assert decision["effect"] == "allow", decision
     out = warrant(home, "attenuate", narrowed, "--tool", "transfer", expect=2)
     assert "error:" in out
+    # Signing a hand-over with someone else's key is refused up front.
+    out = warrant(home, "attenuate", parent, "--holder", "helper", "--agent-key",
+                  str(home / "agents" / "helper.key"), expect=2)
+    assert "not the registered key" in out
 
 
 def test_a_held_call_is_approved_by_a_person_and_then_runs_once(home: Path) -> None:

@@ -276,7 +276,8 @@ def test_attenuated_warrant_for_a_sub_agent_is_enforced_at_its_narrower_scope(
                                    max_depth=1)
     narrowed = warrants.attenuate_warrant(
         token, reopened.public_key, domain=reopened.domain, now=dt.datetime.now(dt.UTC),
-        tools=[warrants.parse_tool_spec("read_file")], holder=sub.agent_id)
+        tools=[warrants.parse_tool_spec("read_file")], holder=sub.agent_id,
+        signer=reopened.agent_key("orchestrator"))
     helper_cred = reopened.issue_credential("helper").token
     kit = AgentKit(name="helper", agent_id=sub.agent_id, key=reopened.agent_key("helper"),
                    credential=helper_cred, warrant=narrowed, task_id=task_id)

@@ -66,24 +66,39 @@ def mint(agent_name: str, task: str, on_behalf_of: str | None, tools: tuple[str,
 @click.option("--tool", "tools", multiple=True, help="Keep only these tools (with constraints "
               "at least as tight). " + TOOL_HELP)
 @click.option("--holder", help="The sub-agent (name or SPIFFE ID) that will hold it.")
+@click.option("--agent-key", "agent_key", type=click.Path(exists=True, dir_okay=False,
+              path_type=Path), help="With --holder: the CURRENT holder's private key, which "
+              "signs the hand-over (default: the key Warrant generated for that agent in the "
+              "domain home). Sub-agents' calls are denied unless every hop is signed.")
 @click.option("--ttl", help="Expire sooner, e.g. 5m from now (never later than now).")
 @click.option("--budget", type=click.IntRange(min=1), help="A smaller total budget.")
 @home_option
 @json_option
-def attenuate(token: str, tools: tuple[str, ...], holder: str | None, ttl: str | None,
-              budget: int | None, home: Path | None, as_json: bool) -> None:
-    """Narrow a warrant offline for a sub-agent (never widens; depth - 1)."""
+def attenuate(token: str, tools: tuple[str, ...], holder: str | None, agent_key: Path | None,
+              ttl: str | None, budget: int | None, home: Path | None, as_json: bool) -> None:
+    """Narrow a warrant offline for a sub-agent (never widens; depth - 1).
+
+    Handing it to another agent (--holder) signs the hop with the current
+    holder's key, so the pipeline can verify who delegated to whom.
+    """
     token = read_token(token, "warrant")
     now = dt.datetime.now(dt.UTC)
     with opened(home) as domain:
-        holder_id = None
+        holder_id = signer = None
         if holder:
             holder_id = domain.agent(holder).agent_id
+            current = warrants.verify_warrant(token, domain.public_key, domain=domain.domain,
+                                              now=now).holder
+            signer = (identity.read_private_key(agent_key) if agent_key
+                      else domain.agent_key(domain.agent(current).name))
+            if identity.raw_public(signer.public_key()) != domain.agent(current).public_key:
+                raise click.UsageError(f"--agent-key is not the registered key of the current "
+                                       f"holder {current}")
         narrowed = warrants.attenuate_warrant(
             token, domain.public_key, domain=domain.domain, now=now,
             tools=[warrants.parse_tool_spec(t) for t in tools] or None,
             expires_at=now + dt.timedelta(seconds=parse_duration(ttl)) if ttl else None,
-            holder=holder_id, total_budget=budget)
+            holder=holder_id, total_budget=budget, signer=signer)
     emit({"token": narrowed}, as_json, lambda: click.echo(narrowed))
 
 

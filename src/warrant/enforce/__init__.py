@@ -5,6 +5,7 @@ from ._domain import SCHEMA_FILE, TrustDomain
 from ._flow import SessionLedgers, TraceDataFlow
 from ._guard import ApprovalRequired, Denied, Guard, GuardSession
 from ._memory import MEMORY_DB, GuardedMemory
+from ._messages import Envelope, InboundMessage, body_digest, receive_message
 from ._pipeline import Pipeline, default_stages, session_ledgers
 from ._redact import redact_arguments
 from ._telemetry import current_traceparent, instrument
@@ -16,17 +17,21 @@ __all__ = [
     "CallContext",
     "CallRequest",
     "Denied",
+    "Envelope",
     "Guard",
     "GuardSession",
     "GuardedMemory",
+    "InboundMessage",
     "Pipeline",
     "SessionLedgers",
     "Stage",
     "TraceDataFlow",
     "TrustDomain",
+    "body_digest",
     "current_traceparent",
     "default_stages",
     "instrument",
+    "receive_message",
     "redact_arguments",
     "session_ledgers",
 ]

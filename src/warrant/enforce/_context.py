@@ -26,6 +26,9 @@ class CallRequest:
 
     `traceparent` is the caller's W3C trace context (a PEP fills it from the
     call's metadata), so the decision's span joins the caller's trace.
+
+    `requester_warrant` is set when the agent acts on another agent's message
+    (from a verified envelope): the call must then be allowed by that warrant too.
     """
 
     call: ToolCall
@@ -33,6 +36,7 @@ class CallRequest:
     warrant: str
     proof: str | None = None
     traceparent: str | None = None
+    requester_warrant: str | None = None
 
 
 @dataclass(slots=True)

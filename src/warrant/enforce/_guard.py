@@ -19,7 +19,7 @@ import datetime as dt
 import functools
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar, cast
@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from warrant import identity, scanners, warrants
 from warrant.config import resolve_home
-from warrant.errors import InvalidCredential, WarrantError
+from warrant.errors import InvalidCredential, InvalidEnvelope, WarrantError
 from warrant.types import (
     Decision,
     Effect,
@@ -42,6 +42,13 @@ from warrant.types import (
 
 from ._context import CallRequest
 from ._domain import TrustDomain
+from ._messages import (
+    DEFAULT_ENVELOPE_TTL_SECONDS,
+    Envelope,
+    InboundMessage,
+    receive_message,
+    seal_message,
+)
 from ._pipeline import Pipeline
 
 P = ParamSpec("P")
@@ -106,6 +113,18 @@ class Guard:
         finally:
             _current.reset(token)
 
+    def receive(self, envelope: Envelope | Mapping[str, Any], body: Any, *,
+                recipient: str) -> InboundMessage:
+        """Verify and record a message from another agent; raises `InvalidEnvelope`.
+
+        The body enters the recipient task's data-flow ledger as untrusted
+        content (`message:<sender>`): values an agent relays are traced like
+        any tool result.
+        """
+        message = receive_message(self.domain, envelope, body, recipient=recipient)
+        self.pipeline.ledgers.observe(message.task_id, f"message:{message.sender}", body)
+        return message
+
     def register_tool(self, info: ToolInfo) -> None:
         self.domain.store.put_tool(info, time.time())
 
@@ -148,6 +167,10 @@ class GuardSession:
         self.credential_token = credential
         #: The most recent decision made in this session (for display and tests).
         self.last_decision: Decision | None = None
+        self._agent_key = agent_key
+        # The warrant of the agent whose message this session is acting on, if any.
+        self._requester: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+            "warrant_requester", default=None)
         domain = guard.domain
         now = time.time()
         # Prove possession once, bound to this credential and this warrant.
@@ -165,9 +188,37 @@ class GuardSession:
 
     def check(self, call: ToolCall) -> Decision:
         self.last_decision = self.guard.pipeline.decide(
-            CallRequest(call=call, credential=self.credential_token, warrant=self.warrant),
+            CallRequest(call=call, credential=self.credential_token, warrant=self.warrant,
+                        requester_warrant=self._requester.get()),
             session_credential=self.credential)
         return self.last_decision
+
+    def seal(self, recipient: str, body: Any, *,
+             delegate: Sequence[warrants.ToolGrant] | None = None,
+             delegate_ttl_seconds: int | None = None,
+             ttl_seconds: int = DEFAULT_ENVELOPE_TTL_SECONDS) -> Envelope:
+        """Seal a message to another agent (name or id), signed with this agent's key.
+
+        With `delegate`, hand work over: the envelope carries this session's
+        warrant narrowed to those tools and naming the recipient as holder.
+        """
+        return seal_message(self.guard.domain, agent_key=self._agent_key,
+                            credential=self.credential, credential_token=self.credential_token,
+                            warrant=self.warrant, recipient=recipient, body=body,
+                            delegate=delegate, delegate_ttl_seconds=delegate_ttl_seconds,
+                            ttl_seconds=ttl_seconds)
+
+    @contextmanager
+    def acting_for(self, message: InboundMessage) -> Iterator[GuardSession]:
+        """Calls in this block act on `message`: its sender's warrant must allow them too."""
+        if message.recipient != self.credential.agent_id:
+            raise InvalidEnvelope(f"the message is for {message.recipient}, not for "
+                                  f"{self.credential.agent_id}", reason="delegation.misaddressed")
+        token = self._requester.set(message.requester_warrant)
+        try:
+            yield self
+        finally:
+            self._requester.reset(token)
 
     def check_answer(self, text: str) -> Decision:
         """May this final answer reach the user? (Denied if it carries injected content.)"""

@@ -24,6 +24,7 @@ from warrant.errors import WarrantError
 from warrant.types import Decision, Effect, Reason, ToolCall, canonical_json
 
 from ._context import CallContext, CallRequest, Stage
+from ._delegation import IntersectRequester, VerifyDelegation
 from ._domain import TrustDomain
 from ._flow import SessionLedgers, TraceDataFlow, injection_span_finder
 from ._inspect import InspectArguments, findings_json
@@ -47,14 +48,17 @@ ANSWER_TOOL = "warrant:answer"
 
 def default_stages(domain: TrustDomain, replay_guard: identity.ReplayGuard,
                    ledgers: SessionLedgers | None = None) -> list[Stage]:
-    """authenticate → warrant → revocation → scope → catalogue → data flow →
-    content inspection → policy → approval → budget."""
+    """authenticate → warrant → delegation chain → revocation → scope → requester
+    (intersection) → catalogue → data flow → content inspection → policy → approval
+    → budget."""
     ledgers = ledgers or session_ledgers(domain)
     return [
         Authenticate(domain.store, domain.domain, domain.public_key, replay_guard),
         VerifyWarrant(domain.domain, domain.public_key),
+        VerifyDelegation(domain.store),
         CheckRevocation(domain.store),
         check_scope,
+        IntersectRequester(domain.store, domain.domain, domain.public_key),
         LookUpTool(domain.store),
         TraceDataFlow(ledgers),
         InspectArguments(),

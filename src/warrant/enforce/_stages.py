@@ -144,7 +144,8 @@ class VerifyWarrant:
 
 
 class CheckRevocation:
-    """The task, the agent, the credential and the whole domain are not revoked."""
+    """The task, the agent, the credential, every agent of the chain and the whole
+    domain are not revoked."""
 
     def __init__(self, store: StateStore):
         self._store = store
@@ -152,8 +153,11 @@ class CheckRevocation:
     def __call__(self, ctx: CallContext) -> Effect | None:
         assert ctx.warrant is not None
         assert ctx.credential is not None
+        # Every agent of a delegated warrant's chain: revoking an orchestrator stops its
+        # sub-agents (and a sub-agent's suspension is its own `agent_id`).
         found = self._store.revoked(task_id=ctx.warrant.task_id, agent_id=ctx.credential.agent_id,
-                                    credential_id=ctx.credential.credential_id)
+                                    credential_id=ctx.credential.credential_id,
+                                    agent_ids=ctx.warrant.agents)
         if found is not None:
             return ctx.deny("revoked", f"revoked: {found}", "revocation")
         return None

@@ -1,4 +1,5 @@
-"""Identity: domain keys and CA, agents, short-lived credentials, proof of possession."""
+"""Identity: domain keys and CA, agents, short-lived credentials, proof of possession,
+signed envelopes for messages between agents."""
 
 from ._agents import RISK_TIERS, agent_id_for, new_agent
 from ._bundles import manifest_path, sign_bundle, verify_bundle
@@ -19,6 +20,13 @@ from ._credential import (
     verify_credential,
 )
 from ._domain_keys import DomainKeys, create_domain_keys, load_domain_keys
+from ._envelope import (
+    ENVELOPE_TYPE,
+    MAX_ENVELOPE_TTL_SECONDS,
+    SealClaims,
+    open_envelope,
+    seal_envelope,
+)
 from ._keys import (
     PASSPHRASE_ENV,
     generate_key,
@@ -42,6 +50,8 @@ from ._proof import (
 __all__ = [
     "CLOCK_SKEW_SECONDS",
     "DEFAULT_TTL_SECONDS",
+    "ENVELOPE_TYPE",
+    "MAX_ENVELOPE_TTL_SECONDS",
     "MAX_TTL_SECONDS",
     "PASSPHRASE_ENV",
     "PROOF_WINDOW_SECONDS",
@@ -52,6 +62,7 @@ __all__ = [
     "MemoryReplayGuard",
     "ProofClaims",
     "ReplayGuard",
+    "SealClaims",
     "agent_id_for",
     "certificate_pem",
     "create_domain_keys",
@@ -65,10 +76,12 @@ __all__ = [
     "make_proof",
     "manifest_path",
     "new_agent",
+    "open_envelope",
     "public_from_raw",
     "raw_private",
     "raw_public",
     "read_private_key",
+    "seal_envelope",
     "sign_bundle",
     "token_digest",
     "verify_agent_certificate",

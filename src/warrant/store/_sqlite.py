@@ -203,8 +203,13 @@ class SqliteStore:
             return cur.rowcount == 1
 
     def revoked(self, *, task_id: str | None, agent_id: str | None,
-                credential_id: str | None, token_ids: tuple[str, ...] = ()) -> str | None:
-        """The first revocation that covers this request, described; None when none does."""
+                credential_id: str | None, token_ids: tuple[str, ...] = (),
+                agent_ids: tuple[str, ...] = ()) -> str | None:
+        """The first revocation that covers this request, described; None when none does.
+
+        `agent_ids` are further agents that must not be revoked (the principal
+        chain of a delegated warrant: revoking an orchestrator stops its sub-agents).
+        """
         keys: list[tuple[str, str]] = [(RevocationKind.ALL.value, "*")]
         if task_id:
             keys.append((RevocationKind.TASK.value, task_id))
@@ -213,6 +218,7 @@ class SqliteStore:
         if credential_id:
             keys.append((RevocationKind.CREDENTIAL.value, credential_id))
         keys.extend((RevocationKind.TASK.value, t) for t in token_ids)
+        keys.extend((RevocationKind.AGENT.value, a) for a in agent_ids if a != agent_id)
         clause = " OR ".join("(kind = ? AND value = ?)" for _ in keys)
         params = tuple(x for pair in keys for x in pair)
         # Only `?` placeholders are formatted in; every value is a bound parameter.

@@ -12,7 +12,7 @@ sub-agent (`attenuate_warrant`), never widen it.
 
 from warrant.warrants._constraints import Constraint, Equals, InRange, Matches, OneOf, Prefix
 from warrant.warrants._describe import describe_warrant
-from warrant.warrants._model import WARRANT_VERSION, ToolGrant, Warrant, WarrantLayer
+from warrant.warrants._model import WARRANT_VERSION, Hop, ToolGrant, Warrant, WarrantLayer
 from warrant.warrants._regex import validate_regex
 from warrant.warrants._spec import parse_tool_spec
 from warrant.warrants._token import (
@@ -27,6 +27,7 @@ __all__ = [
     "WARRANT_VERSION",
     "Constraint",
     "Equals",
+    "Hop",
     "InRange",
     "Matches",
     "OneOf",

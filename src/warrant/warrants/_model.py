@@ -61,6 +61,10 @@ class WarrantLayer:
     max_depth: int
     total_budget: int | None = None
     holder: str | None = None
+    #: Hex of the raw Ed25519 public key that signed this block as a Biscuit
+    #: third-party block (the delegating agent's key), or None. Set by
+    #: `verify_warrant` from the token, never from the block's text.
+    signed_by: str | None = None
 
     def tool(self, name: str) -> ToolGrant | None:
         return next((t for t in self.tools if t.name == name), None)
@@ -72,7 +76,23 @@ class WarrantLayer:
             "max_depth": self.max_depth,
             "total_budget": self.total_budget,
             "holder": self.holder,
+            "signed_by": self.signed_by,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Hop:
+    """One delegation: `delegator` handed the warrant to `delegate` in layer `layer`.
+
+    `signed_by` is the key that signed that layer (None for an unsigned hop);
+    whether it is the delegator's registered key is for the composer to check,
+    since only it can look agents up.
+    """
+
+    layer: int
+    delegator: str
+    delegate: str
+    signed_by: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +123,22 @@ class Warrant:
         user = (self.on_behalf_of,) if self.on_behalf_of else ()
         holders = tuple(layer.holder for layer in self.layers if layer.holder)
         return user + holders
+
+    @property
+    def hops(self) -> tuple[Hop, ...]:
+        """Every change of holder after the authority block, in order."""
+        hops: list[Hop] = []
+        current = str(self.layers[0].holder)
+        for index, layer in enumerate(self.layers[1:], start=1):
+            if layer.holder is not None and layer.holder != current:
+                hops.append(Hop(index, current, layer.holder, layer.signed_by))
+                current = layer.holder
+        return tuple(hops)
+
+    @property
+    def agents(self) -> tuple[str, ...]:
+        """The agents of the chain: the original holder, then each delegate."""
+        return (str(self.layers[0].holder), *(hop.delegate for hop in self.hops))
 
     @property
     def holder(self) -> str:
@@ -184,6 +220,8 @@ class Warrant:
             "domain": self.domain,
             "principal_chain": list(self.principal_chain),
             "holder": self.holder,
+            "delegations": [{"layer": h.layer, "from": h.delegator, "to": h.delegate,
+                             "signed_by": h.signed_by} for h in self.hops],
             "expires_at": self.expires_at.isoformat(),
             "depth_remaining": self.depth_remaining,
             "total_budget": self.total_budget,

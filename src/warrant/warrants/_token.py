@@ -2,7 +2,11 @@
 
 The authority block is signed with the trust domain's Ed25519 root key. Each
 attenuation is appended offline with Biscuit's per-block ephemeral key, so any
-holder can narrow the warrant it holds without the domain key.
+holder can narrow the warrant it holds without the domain key. A delegation
+(an attenuation that names a new holder) is appended as a Biscuit third-party
+block signed with the delegating agent's own key: the signature is bound to the
+token it extends, so it cannot be lifted onto another warrant, and the
+enforcement pipeline checks it against the delegator's registered key.
 
 INVARIANT: `verify_warrant` raises `InvalidWarrant` for every problem with the
 token (malformed, tampered, wrong key or domain, expired, non-canonical block,
@@ -16,6 +20,7 @@ import binascii
 import hashlib
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import lru_cache
 
@@ -156,12 +161,13 @@ def _verify(
     layers: list[WarrantLayer] = []
     header: Header | None = None
     for index in range(count):
-        if biscuit.block_external_key(index) is not None:
-            raise InvalidWarrant(f"block {index} is a third-party block")
+        signer = _external_key(biscuit, index)
         try:
             layer, block_header = parse_block(biscuit.block_source(index), authority=index == 0)
         except (ValueError, WarrantError) as exc:
             raise InvalidWarrant(f"block {index}: {exc}") from None
+        if signer is not None:
+            layer = replace(layer, signed_by=signer)
         header = header or block_header
         if layers:
             _check_narrows(index, layers, layer)
@@ -182,6 +188,19 @@ def _verify(
     if math.floor(now.timestamp()) > math.floor(warrant.expires_at.timestamp()):
         raise InvalidWarrant(f"warrant expired at {warrant.expires_at.isoformat()}")
     return warrant, biscuit
+
+
+def _external_key(biscuit: ba.Biscuit, index: int) -> str | None:
+    """The hex Ed25519 key that signed block `index` as a third-party block, if any."""
+    external = biscuit.block_external_key(index)
+    if external is None:
+        return None
+    if index == 0:
+        raise InvalidWarrant("the authority block is a third-party block")
+    algorithm, _, hex_key = str(external).partition("/")
+    if algorithm != "ed25519" or len(hex_key) != 64:
+        raise InvalidWarrant(f"block {index} is signed with an unsupported key `{algorithm}`")
+    return hex_key.lower()
 
 
 def _check_header(header: Header, authority: WarrantLayer, domain: str) -> None:
@@ -247,12 +266,17 @@ def attenuate_warrant(
     expires_at: datetime | None = None,
     holder: str | None = None,
     total_budget: int | None = None,
+    signer: Ed25519PrivateKey | None = None,
 ) -> str:
     """Append a block that narrows the warrant (and names the sub-agent `holder`).
 
     Unset options keep the current effective value. Anything that would widen
     — a tool not currently granted, a larger budget, a later expiry, delegating
     at depth 0 — raises `WarrantSpecError`; nothing is clamped silently.
+
+    `signer` is the current holder's own key: the block is then a third-party
+    block signed by it, which is what makes a delegation verifiable (the
+    pipeline refuses a hop to a new holder that its delegator did not sign).
     """
     warrant, biscuit = _verify(token, root_public_key, domain, _aware("now", now))
     if warrant.depth_remaining < 1:
@@ -278,8 +302,15 @@ def attenuate_warrant(
         holder=None if holder is None else _principal("holder", holder, domain),
     )
     block = ba.BlockBuilder(render_block(layer, None))
-    attenuated: str = biscuit.append(block).to_base64()
-    return attenuated
+    if signer is None:
+        attenuated: str = biscuit.append(block).to_base64()
+        return attenuated
+    raw = signer.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+    key = ba.PrivateKey.from_bytes(raw, ba.Algorithm.Ed25519)  # type: ignore[call-arg, attr-defined]
+    signed = biscuit.third_party_request().create_block(key, block)
+    public = _biscuit_public(signer.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
+    delegated: str = biscuit.append_third_party(public, signed).to_base64()
+    return delegated
 
 
 def _narrow_grant(warrant: Warrant, grant: ToolGrant) -> ToolGrant:
