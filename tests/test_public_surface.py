@@ -45,7 +45,7 @@ SURFACES = {
     "warrant.enforce": {
         "MEMORY_DB", "SCHEMA_FILE", "ApprovalRequired", "GuardedMemory", "CallContext",
         "CallRequest", "Denied", "Envelope", "Guard", "InboundMessage", "body_digest",
-        "receive_message",
+        "receive_message", "message_source", "egress_recorder", "record_run", "sandboxed_tool",
         "GuardSession", "Pipeline", "SessionLedgers", "Stage", "TraceDataFlow", "TrustDomain",
         "current_traceparent", "default_stages", "instrument", "redact_arguments",
         "session_ledgers",
@@ -83,6 +83,12 @@ SURFACES = {
         "SandboxProfileError", "SandboxRefused", "SandboxResult", "SandboxUnavailable",
         "SandboxViolation", "SandboxedCommand", "get_profile", "load_profiles",
         "parse_profiles", "program_binds", "run_sandboxed", "sandboxed_command",
+        "EgressHook", "EgressRecord", "SandboxToolError", "call_in_sandbox", "landlock_status",
+    },
+    "warrant.a2a": {
+        "ENVELOPE_EXTENSION", "GuardedExecutor", "GuardedRequestHandler", "SealingInterceptor",
+        "delegating", "envelope_extension", "inbound_message", "ledger_source", "seal_message",
+        "sealed_body",
     },
     "warrant.scanners": {"MAX_DESCRIPTION_CHARS", "DlpReport", "Finding", "InjectionDetector",
                          "InjectionVerdict", "SensitiveFinding", "Severity", "detect_injection",

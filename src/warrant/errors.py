@@ -119,6 +119,8 @@ class InvalidEnvelope(WarrantError):  # noqa: N818 - the name is the public cont
     or carrying a warrant the sender may not hand over).
 
     `reason` is a stable code for events (`delegation.replay`, `delegation.widening`, …).
+    `sender` is set only when the sender is proven (its seal verified), so a
+    detection may hold it responsible; a forged or replayed message names nobody.
     """
 
     code = "delegation.rejected"
@@ -127,3 +129,5 @@ class InvalidEnvelope(WarrantError):  # noqa: N818 - the name is the public cont
                  detail: str | None = None):
         super().__init__(message, detail=detail)
         self.reason = reason
+        self.sender: str | None = None
+        self.task_id: str | None = None

@@ -58,9 +58,11 @@ def test_a_workspace_is_refused_by_profiles_without_one(tmp_path: Path) -> None:
 
 
 @pytest.mark.claim("sandbox.no-network")
-def test_egress_allowlist_refuses_to_run_rather_than_fake_a_barrier() -> None:
-    with pytest.raises(SandboxError, match="not yet supported; the command was not run"):
-        run_sandboxed(["/bin/true"], BUILTIN_PROFILES["egress-allowlist"])
+def test_the_builtin_egress_profile_lets_nothing_out_until_hosts_are_listed() -> None:
+    result = run_sandboxed(["curl", "-sS", "-m", "10", "https://example.com/"],
+                           BUILTIN_PROFILES["egress-allowlist"])
+    assert result.exit_code != 0
+    assert [(r.host, r.allowed) for r in result.egress] == [("example.com", False)]
 
 
 @pytest.mark.claim("sandbox.fail-closed")

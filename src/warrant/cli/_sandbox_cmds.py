@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import NoReturn
 
 import click
 
 from warrant.config import CONFIG_FILE, resolve_home
-from warrant.enforce import TrustDomain
+from warrant.enforce import TrustDomain, egress_recorder, record_run
 from warrant.sandbox import (
     BUILTIN_PROFILES,
     DEFAULT_PROFILE,
     SandboxError,
     SandboxLimits,
     SandboxProfile,
-    SandboxResult,
     get_profile,
     load_profiles,
     run_sandboxed,
@@ -60,10 +61,15 @@ def sandbox_run(profile_name: str, config: Path | None, timeout: float | None,
         if timeout is not None:
             profile = dataclasses.replace(profile, limits=dataclasses.replace(
                 profile.limits, timeout_seconds=timeout))
-        result = run_sandboxed(list(command), profile)
+        with _domain(home) as domain:
+            hook = None if domain is None else egress_recorder(
+                domain, command=list(command), profile=profile.name)
+            result = run_sandboxed(list(command), profile, on_egress=hook)
+            if domain is not None:
+                record_run(domain, command=list(command), result=result)
     except SandboxError as exc:
         _failed(exc, as_json)
-    audited = _audit(home, list(command), result)
+    audited = domain is not None
 
     def human() -> None:
         sys.stdout.buffer.write(result.stdout)
@@ -79,20 +85,16 @@ def sandbox_run(profile_name: str, config: Path | None, timeout: float | None,
     sys.exit(EXIT_TIMEOUT if result.killed_by == "timeout" else result.exit_code)
 
 
-def _audit(home: Path | None, command: list[str], result: SandboxResult) -> bool:
-    """Record the run and each violation in the domain's audit log, when there is a domain."""
+@contextlib.contextmanager
+def _domain(home: Path | None) -> Iterator[TrustDomain | None]:
+    """The trust domain to audit into, opened for the whole run (egress is recorded as it
+    happens), or None when there is none here."""
     path = resolve_home(home)
     if not (path / CONFIG_FILE).exists():
-        return False
+        yield None
+        return
     with TrustDomain.open(path) as domain:
-        domain.record_admin("sandbox.run", {"command": command[:1], "profile": result.profile,
-                                            "exit_code": result.exit_code,
-                                            "killed_by": result.killed_by})
-        for violation in result.violations:
-            domain.record_admin("sandbox.violation", {
-                "kind": violation.kind, "detail": violation.detail,
-                "profile": result.profile, "command": command[:1]})
-    return True
+        yield domain
 
 
 def _failed(exc: SandboxError, as_json: bool) -> NoReturn:

@@ -5,9 +5,10 @@ from ._domain import SCHEMA_FILE, TrustDomain
 from ._flow import SessionLedgers, TraceDataFlow
 from ._guard import ApprovalRequired, Denied, Guard, GuardSession
 from ._memory import MEMORY_DB, GuardedMemory
-from ._messages import Envelope, InboundMessage, body_digest, receive_message
+from ._messages import Envelope, InboundMessage, body_digest, message_source, receive_message
 from ._pipeline import Pipeline, default_stages, session_ledgers
 from ._redact import redact_arguments
+from ._sandboxed import egress_recorder, record_run, sandboxed_tool
 from ._telemetry import current_traceparent, instrument
 
 __all__ = [
@@ -30,8 +31,12 @@ __all__ = [
     "body_digest",
     "current_traceparent",
     "default_stages",
+    "egress_recorder",
     "instrument",
+    "message_source",
     "receive_message",
+    "record_run",
     "redact_arguments",
+    "sandboxed_tool",
     "session_ledgers",
 ]

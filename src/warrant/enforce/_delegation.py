@@ -38,6 +38,7 @@ class ChainVerifier:
     def check(self, warrant: warrants.Warrant) -> None:
         """Raise `InvalidWarrant` (detail says which hop) unless every hop verifies."""
         current = str(warrant.layers[0].holder)
+        keys: dict[str, str] = {}  # one store read per agent, per check
         for index, layer in enumerate(warrant.layers[1:], start=1):
             handing_over = layer.holder is not None and layer.holder != current
             if layer.signed_by is None:
@@ -47,22 +48,25 @@ class ChainVerifier:
                         f"without {current}'s signature")
                 continue
             # A signed layer must be signed by whoever held the warrant when it was added.
-            expected = self._key_of(current)
+            expected = self._key_of(current, keys)
             if layer.signed_by != expected:
                 raise InvalidWarrant(
                     f"layer {index} is signed by key {layer.signed_by[:16]}…, not by the "
                     f"registered key of {current} (forged, or signed before a key rotation)")
             if handing_over:
-                self._key_of(str(layer.holder))  # the delegate must be a registered agent
+                self._key_of(str(layer.holder), keys)  # the delegate must be registered
                 current = str(layer.holder)
 
-    def _key_of(self, agent_id: str) -> str:
+    def _key_of(self, agent_id: str, keys: dict[str, str]) -> str:
+        if agent_id in keys:
+            return keys[agent_id]
         record = self._store.get_agent(agent_id)
         if record is None:
             raise InvalidWarrant(f"the chain names `{agent_id}`, which is not a registered agent")
         if record.status is not AgentStatus.ACTIVE:
             raise InvalidWarrant(f"the chain names `{agent_id}`, which is retired")
-        return record.public_key.hex()
+        keys[agent_id] = record.public_key.hex()
+        return keys[agent_id]
 
 
 class VerifyDelegation:

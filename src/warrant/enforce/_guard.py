@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from warrant import identity, scanners, warrants
 from warrant.config import resolve_home
 from warrant.errors import InvalidCredential, InvalidEnvelope, WarrantError
+from warrant.sandbox import SandboxProfile  # sandbox= (issue 5)
 from warrant.types import (
     Decision,
     Effect,
@@ -46,10 +47,12 @@ from ._messages import (
     DEFAULT_ENVELOPE_TTL_SECONDS,
     Envelope,
     InboundMessage,
+    message_source,
     receive_message,
     seal_message,
 )
 from ._pipeline import Pipeline
+from ._sandboxed import resolve_profile, sandboxed_tool  # sandbox= (issue 5)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -117,29 +120,38 @@ class Guard:
                 recipient: str) -> InboundMessage:
         """Verify and record a message from another agent; raises `InvalidEnvelope`.
 
-        The body enters the recipient task's data-flow ledger as untrusted
-        content (`message:<sender>`): values an agent relays are traced like
-        any tool result.
+        The body enters the task's data-flow ledger as untrusted content
+        (`message_source(sender)`): values an agent relays are traced like any
+        tool result. `GuardSession.acting_for` adds it to the acting session's
+        own task too.
         """
         message = receive_message(self.domain, envelope, body, recipient=recipient)
-        self.pipeline.ledgers.observe(message.task_id, f"message:{message.sender}", body)
+        # The sender's task is also the task of a handed-over warrant.
+        self.pipeline.ledgers.observe(message.task_id, message_source(message.sender), body)
         return message
 
     def register_tool(self, info: ToolInfo) -> None:
         self.domain.store.put_tool(info, time.time())
 
     def tool(self, *, risk: RiskClass | str, name: str | None = None, server: str | None = None,
-             description: str | None = None,
-             toolsets: tuple[str, ...] = ()) -> Callable[[Callable[P, R]], Callable[P, R]]:
+             description: str | None = None, toolsets: tuple[str, ...] = (),
+             sandbox: str | SandboxProfile | None = None,
+             ) -> Callable[[Callable[P, R]], Callable[P, R]]:
         """Wrap a function as a guarded tool.
 
-        It runs only when the current session's call is allowed.
+        It runs only when the current session's call is allowed. With `sandbox`
+        (a profile name such as "none-network", or a `SandboxProfile`) it runs in
+        that sandbox, its result coming back as JSON.
         """
 
         def wrap(fn: Callable[P, R]) -> Callable[P, R]:
             info = ToolInfo(name=name or fn.__name__, risk_class=RiskClass(risk), server=server,
                             description=description or (fn.__doc__ or "").strip(),
                             toolsets=toolsets)
+            # --- sandbox= (issue 5): the allowed call runs in the sandbox, audited there ---
+            target: Callable[..., Any] = fn if sandbox is None else sandboxed_tool(
+                self.domain, fn, resolve_profile(sandbox))
+            # --- end sandbox= ---
             self.register_tool(info)
 
             @functools.wraps(fn)
@@ -149,8 +161,8 @@ class Guard:
                 session = _current.get()
                 if session is None or session.guard is not self:
                     raise Denied(_no_session_decision(info.qualified_name))
-                return session.run(fn, ToolCall(tool=info.name, server=server,
-                                                arguments=dict(kwargs)))
+                return cast(R, session.run(target, ToolCall(tool=info.name, server=server,
+                                                            arguments=dict(kwargs))))
 
             return guarded
 
@@ -214,6 +226,11 @@ class GuardSession:
         if message.recipient != self.credential.agent_id:
             raise InvalidEnvelope(f"the message is for {message.recipient}, not for "
                                   f"{self.credential.agent_id}", reason="delegation.misaddressed")
+        task_id = self._task_id()
+        if task_id != message.task_id:
+            # Acting under its own warrant is another task, whose ledger must see it too.
+            self.guard.pipeline.ledgers.observe(task_id, message_source(message.sender),
+                                                message.body)
         token = self._requester.set(message.requester_warrant)
         try:
             yield self

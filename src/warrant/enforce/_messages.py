@@ -94,6 +94,16 @@ class InboundMessage:
     audit_seq: int
 
 
+def message_source(sender: str) -> str:
+    """The data-flow source name for content received from agent `sender`.
+
+    `spiffe://acme.example/agent/bob` becomes `message:acme.example:agent:bob`:
+    no `/`, so it can never be mistaken for a `server/tool` name whose last
+    part the configuration trusts.
+    """
+    return "message:" + sender.removeprefix("spiffe://").replace("/", ":")
+
+
 def body_digest(body: object) -> str:
     """SHA-256 (hex) of the body's canonical JSON: what the seal covers."""
     try:
@@ -147,7 +157,8 @@ def receive_message(domain: TrustDomain, envelope: Envelope | Mapping[str, Any],
     except InvalidEnvelope as exc:
         domain.record_admin("delegation.rejected", {
             "reason": exc.reason, "message": exc.message, "detail": exc.detail,
-            "recipient": recipient})
+            "recipient": _agent_id(domain, recipient), "sender": exc.sender,
+            "task_id": exc.task_id})
         raise
     seq = domain.record_admin("delegation.received", {
         "message_id": message.message_id, "sender": message.sender,
@@ -171,6 +182,18 @@ def _open(domain: TrustDomain, raw: Envelope | Mapping[str, Any], body: Any,
         envelope.seal, credential=sender, recipient=target.agent_id,
         warrant_token=envelope.warrant, delegated_token=envelope.delegated,
         body_digest=body_digest(body), now=now, replay_guard=replay_guard)
+    try:
+        return _authorised(domain, envelope, body, sender, claims, target.agent_id, now)
+    except InvalidEnvelope as exc:
+        # The seal verified: the sender itself sent what is refused below.
+        exc.sender, exc.task_id = sender.agent_id, claims.task_id
+        raise
+
+
+def _authorised(domain: TrustDomain, envelope: Envelope, body: Any,
+                sender: identity.Credential, claims: identity.SealClaims, recipient: str,
+                now: float) -> InboundMessage:
+    """The sender's warrant (and the one it hands over) are genuine, held and unrevoked."""
     chain = ChainVerifier(domain.store)
     at = dt.datetime.fromtimestamp(now, dt.UTC)
     warrant = _warrant(domain, envelope.warrant, at, chain, "the sender's warrant")
@@ -185,12 +208,19 @@ def _open(domain: TrustDomain, raw: Envelope | Mapping[str, Any], body: Any,
     delegated = envelope.delegated
     if delegated is not None:
         handed = _warrant(domain, delegated, at, chain, "the handed-over warrant")
-        _check_handover(warrant, handed, target.agent_id)
+        _check_handover(warrant, handed, recipient)
         depth = len(handed.agents) - 1
     return InboundMessage(
-        message_id=claims.message_id, sender=sender.agent_id, recipient=target.agent_id,
+        message_id=claims.message_id, sender=sender.agent_id, recipient=recipient,
         task_id=warrant.task_id, sender_chain=warrant.principal_chain, body=body,
         requester_warrant=envelope.warrant, delegated=delegated, depth=depth, audit_seq=0)
+
+
+def _agent_id(domain: TrustDomain, name_or_id: str) -> str:
+    try:
+        return domain.agent(name_or_id).agent_id
+    except WarrantError:
+        return name_or_id[:200]
 
 
 def _sender_credential(domain: TrustDomain, token: str, now: float) -> identity.Credential:

@@ -10,9 +10,17 @@ back to running the command bare.
 `sandboxed_command(argv, profile)` is the same sandbox for a long-running
 process such as a stdio MCP server: it returns the launcher command line and
 environment to spawn instead of `argv`.
+
+A profile with `network = "egress-allowlist"` gets no host network either: its
+traffic leaves only through Warrant's egress proxy, which lets through
+the listed hosts and reports every connection to the caller's `on_egress` hook.
+`call_in_sandbox(fn, kwargs, profile)` runs one Python function sandboxed.
+Landlock adds a kernel barrier where the kernel has it (`landlock_status()`).
 """
 
+from ._egress import EgressHook, EgressRecord
 from ._errors import SandboxError, SandboxProfileError, SandboxRefused, SandboxUnavailable
+from ._landlock import status as landlock_status
 from ._launch import SandboxedCommand, program_binds, sandboxed_command
 from ._profile import (
     BUILTIN_PROFILES,
@@ -23,22 +31,28 @@ from ._profile import (
     load_profiles,
     parse_profiles,
 )
+from ._pytool import SandboxToolError, call_in_sandbox
 from ._result import SandboxResult, SandboxViolation
 from ._runner import run_sandboxed
 
 __all__ = [
     "BUILTIN_PROFILES",
     "DEFAULT_PROFILE",
+    "EgressHook",
+    "EgressRecord",
     "SandboxError",
     "SandboxLimits",
     "SandboxProfile",
     "SandboxProfileError",
     "SandboxRefused",
     "SandboxResult",
+    "SandboxToolError",
     "SandboxUnavailable",
     "SandboxViolation",
     "SandboxedCommand",
+    "call_in_sandbox",
     "get_profile",
+    "landlock_status",
     "load_profiles",
     "parse_profiles",
     "program_binds",

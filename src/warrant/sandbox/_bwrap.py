@@ -87,12 +87,15 @@ def base_args() -> list[str]:
 
 def build_args(profile: SandboxProfile, argv: Sequence[str], *, env: Mapping[str, str],
                binds: Mapping[str, str], workspace: str | None, seccomp_fd: int,
-               status_fd: int) -> list[str]:
-    """bubblewrap's options for one run (without the executable itself)."""
+               status_fd: int, block_fd: int | None = None) -> list[str]:
+    """bubblewrap's options for one run (without the executable itself). With
+    `block_fd` the command starts only once a byte can be read from it."""
     args = filesystem_args(profile, binds=binds, workspace=workspace)
     args += ["--clearenv"]
     for name, value in sorted(env.items()):
         args += ["--setenv", name, value]
+    if block_fd is not None:
+        args += ["--block-fd", str(block_fd)]
     args += ["--seccomp", str(seccomp_fd), "--json-status-fd", str(status_fd), "--", *argv]
     return args
 

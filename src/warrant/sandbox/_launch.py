@@ -15,6 +15,9 @@ TMPDIR and locale basics): values travel in the launcher's environment, names
 on its command line, so no secret shows up in `ps`; bubblewrap is exec'd with
 that environment alone.
 
+Landlock (where the kernel has it) is applied by the launcher just before it
+execs bubblewrap: see `_landlock` for what it covers.
+
 No CPU-time limit: RLIMIT_CPU counts the whole life of the process, so for a
 server it would be a countdown to death, not a bound per call (the gateway's
 call timeout is that bound).
@@ -38,6 +41,7 @@ from typing import NoReturn
 
 from ._bwrap import check_works, filesystem_args, find_bwrap, host_ids
 from ._errors import SandboxError
+from ._landlock import restrict_self, ruleset_fd
 from ._profile import BUILTIN_PROFILES, DEFAULT_PROFILE, SandboxProfile, check_bind, parse_profiles
 from ._runner import _BASE_ENV, _BWRAP_PROCS, _count_processes, check_profile
 from ._seccomp import compile_filter
@@ -76,7 +80,7 @@ def sandboxed_command(argv: Sequence[str], profile: SandboxProfile | None = None
     profile = profile or BUILTIN_PROFILES[DEFAULT_PROFILE]
     if not argv or not argv[0]:
         raise SandboxError("no command to run")
-    check_profile(profile, has_cwd=cwd is not None)
+    check_profile(profile, has_cwd=cwd is not None, egress=False)
     bwrap = find_bwrap(bwrap_path)
     check_works(bwrap)
     compile_filter(deny_network=True, network_errno=True)  # libseccomp present and working
@@ -227,11 +231,14 @@ def _exec_bwrap(bwrap: str, profile: SandboxProfile, command: Sequence[str], *,
     args = filesystem_args(profile, binds={dest: mapping[source] for source, dest in binds},
                            workspace=mapping[workspace] if workspace else None)
     args += ["--seccomp", str(seccomp), "--", *command]
+    landlock = ruleset_fd(None)  # before dropping privileges: built once, no rules to add
     _set_limits(profile, ids)
     if ids is not None:
         os.setgroups([])
         os.setgid(ids[1])
         os.setuid(ids[0])
+    if landlock is not None:
+        restrict_self(landlock)  # no TCP bind/connect, scoped signals and abstract sockets
     os.execve(bwrap, [bwrap, *args], dict(env))  # noqa: S606 - fixed argv, no shell
 
 

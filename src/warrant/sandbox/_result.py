@@ -10,9 +10,12 @@ import signal
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ._egress import EgressRecord
+
 KilledBy = Literal["timeout", "cpu", "memory", "output", "signal"]
 ViolationKind = Literal["timeout", "cpu-limit", "memory-limit", "process-limit",
-                        "output-limit", "syscall", "signal", "unsandboxed"]
+                        "output-limit", "syscall", "signal", "unsandboxed",
+                        "egress-blocked"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +46,8 @@ class SandboxResult:
     duration_seconds: float
     profile: str
     truncated: bool = False
+    #: Every connection the egress proxy allowed or refused, in order.
+    egress: tuple[EgressRecord, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -55,7 +60,7 @@ class SandboxResult:
             "stderr": self.stderr.decode(errors="replace"),
             "violations": [v.to_json() for v in self.violations],
             "duration_seconds": round(self.duration_seconds, 6), "profile": self.profile,
-            "truncated": self.truncated,
+            "truncated": self.truncated, "egress": [r.to_json() for r in self.egress],
         }
 
 

@@ -53,7 +53,8 @@ _CLONE_NS_FLAGS = (0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000, 0
                    0x40000000, 0x00000080)  # NEWNS UTS IPC USER PID NET CGROUP TIME
 #: Socket families that reach a network; killed under `none-network` so a connection
 #: attempt (including a DNS lookup) is recorded rather than merely failing.
-_NET_FAMILIES = (2, 10, 17)  # AF_INET, AF_INET6, AF_PACKET
+_AF_PACKET = 17
+_NET_FAMILIES = (2, 10, _AF_PACKET)  # AF_INET, AF_INET6, AF_PACKET
 
 
 class _ArgCmp(ctypes.Structure):
@@ -112,10 +113,11 @@ def compile_filter(*, deny_network: bool, network_errno: bool = False) -> bytes:
         # clone3 passes flags in memory the filter cannot read; ENOSYS makes libc fall
         # back to clone, whose flags are checked above.
         _rule(ctx, _act_errno(errno.ENOSYS), "clone3")
-        if deny_network:
-            action = _act_errno(errno.EACCES) if network_errno else _ACT_KILL_PROCESS
-            for family in _NET_FAMILIES:
-                _rule(ctx, action, "socket", _ArgCmp(0, _CMP_EQ, family, 0))
+        action = _act_errno(errno.EACCES) if network_errno else _ACT_KILL_PROCESS
+        # With network (through the egress proxy) IP sockets are allowed; raw packet
+        # sockets never are.
+        for family in _NET_FAMILIES if deny_network else (_AF_PACKET,):
+            _rule(ctx, action, "socket", _ArgCmp(0, _CMP_EQ, family, 0))
         # A memfd, not a pipe: export writes the whole program before we read it back.
         fd = os.memfd_create("warrant-seccomp", os.MFD_CLOEXEC)
         try:
