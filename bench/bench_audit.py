@@ -99,6 +99,18 @@ def verify_rate(tmp: Path, n: int) -> float:
     return n / elapsed
 
 
+def proof_rate(tmp: Path, n: int) -> float:
+    """Inclusion proofs per second on the log `verify_rate` built (O(log n) stored nodes)."""
+    with open_log(tmp, "verify", durable=False) as log:
+        size = log.head()[0]
+        assert size == n
+        seqs = [(i * 7919) % size for i in range(500)]
+        start = time.perf_counter()
+        for seq in seqs:
+            log.inclusion_proof(seq, size)
+        return len(seqs) / (time.perf_counter() - start)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller runs (CI smoke)")
@@ -119,12 +131,14 @@ def main() -> None:
             ),
             "verify_records_per_s_200k": verify_rate(tmp, 200_000 // scale),
         }
+        results["inclusion_proofs_per_s_200k"] = proof_rate(tmp, 200_000 // scale)
     targets = {
         "appends_per_s_unsynced_1_thread": 20_000,
         "appends_per_s_unsynced_group_commit_16_threads": 20_000,
         "appends_per_s_durable_group_commit_16_threads": 5_000,
         "appends_per_s_durable_no_group_commit_16_threads": None,
         "verify_records_per_s_200k": 100_000,
+        "inclusion_proofs_per_s_200k": None,
     }
     print(f"{'measure':<52} {'per second':>12} {'target':>9}")
     for name, value in results.items():

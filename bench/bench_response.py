@@ -2,21 +2,27 @@
 
 Run: .venv/bin/python bench/bench_response.py
 
-- `time to contain (canary, inline)`: from the start of the offending call's decision
-  to the revocation being enforced on the next call (that call denied `revoked`).
-  Critical single-record detections contain on the appending thread, so the
-  very next call is already denied.
+- `time to contain (canary, inline)`: the clock starts when the offending call's
+  decision starts and stops when a following call by the same agent is denied
+  `revoked`. Critical single-record detections contain on the appending thread,
+  so the very next call is already denied.
 - `time to contain (5 denials, worker)`: the same for the stateful detection (the
-  fifth denied call starts the clock; the next calls are retried until denied).
+  fifth denied call starts the clock). Two agents: one that calls again every
+  millisecond (`paced`; an LLM agent is far slower), and one that calls again
+  back to back without pause (`busy`), which keeps the GIL from the worker.
 - `event throughput`: records per second through the engine with every default
   detection enabled (listener → queue → worker), on many agents.
 - `decision overhead`: the in-process session decision with the engine off vs on
-  (default detections, a canary configured), same process, same domain.
+  (default detections, a canary configured), same process, same domain, in
+  alternating off/on blocks (a shared machine's load bursts hit both alike);
+  the slowdown is the median over block pairs of p50(on)/p50(off) - 1, and the
+  CPU time of the whole process (decision thread + engine worker) per decision.
 Writes bench/results/response.json. Uses `audit_durability = "normal"` (unsynced).
 """
 
 from __future__ import annotations
 
+import statistics
 import sys
 import tempfile
 import time
@@ -60,7 +66,8 @@ def pct(samples: list[float]) -> dict[str, float]:
             "max_ms": ordered[-1] * 1000, "n": len(ordered)}
 
 
-def time_to_contain(domain: TrustDomain, *, canary: bool, rounds: int) -> dict[str, float]:
+def time_to_contain(domain: TrustDomain, *, canary: bool, rounds: int,
+                    pause: float = 0.001) -> dict[str, float]:
     guard = Guard(domain)
     credential = domain.issue_credential("payer", ttl_seconds=3600).token
     key = domain.agent_key("payer")
@@ -78,6 +85,8 @@ def time_to_contain(domain: TrustDomain, *, canary: bool, rounds: int) -> dict[s
                 after = session.check(ToolCall("read_file", {"path": "x"}))
                 if any(r.code == "revoked" for r in after.reasons):
                     break
+                if pause:
+                    time.sleep(pause)
             samples.append(time.perf_counter() - start)
     return pct(samples)
 
@@ -98,37 +107,50 @@ def throughput(domain: TrustDomain, engine: ResponseEngine, n: int) -> dict[str,
             "dropped": engine.dropped}
 
 
-def overhead(domain: TrustDomain, n: int) -> dict[str, Any]:
+def overhead(domain: TrustDomain, n: int, pairs: int = 6) -> dict[str, Any]:
     guard = Guard(domain)
     credential = domain.issue_credential("payer", ttl_seconds=3600).token
     session = guard.session(credential=credential, warrant=task(domain),
                             agent_key=domain.agent_key("payer")).__enter__()
     call = ToolCall("read_file", {"path": "/data/report.txt"})
-    off = measure(lambda: session.check(call), n=n, warmup=n // 10)
-    engine = ResponseEngine(domain, config=DetectionConfig(canaries=(CANARY,)),
-                            playbooks=[REVOKE_ONLY], queue_size=1_000_000).start()
-    try:
-        on = measure(lambda: session.check(call), n=n, warmup=n // 10)
-        assert engine.drain(60)
-    finally:
-        engine.stop()
-    off_again = measure(lambda: session.check(call), n=n, warmup=n // 10)
-    base = min(off["mean_us"], off_again["mean_us"])
-    return {"off": off, "on": on, "off_again": off_again,
-            "slowdown_mean": on["mean_us"] / base - 1,
-            "slowdown_p50": on["p50_us"] / min(off["p50_us"], off_again["p50_us"]) - 1}
+    measure(lambda: session.check(call), n=n, warmup=n // 5)
+    blocks: dict[str, list[dict[str, float]]] = {"off": [], "on": []}
+    cpu: dict[str, list[float]] = {"off": [], "on": []}
+    ratios = []
+    for _ in range(pairs):
+        for mode in ("off", "on"):
+            engine = (ResponseEngine(domain, config=DetectionConfig(canaries=(CANARY,)),
+                                     playbooks=[REVOKE_ONLY], queue_size=1_000_000).start()
+                      if mode == "on" else None)
+            try:
+                started = time.process_time()
+                blocks[mode].append(measure(lambda: session.check(call), n=n, warmup=n // 10))
+                if engine is not None:
+                    assert engine.drain(60)  # the worker's share is part of the cost
+                cpu[mode].append((time.process_time() - started) / (n + n // 10) * 1e6)
+            finally:
+                if engine is not None:
+                    engine.stop()
+        ratios.append(blocks["on"][-1]["p50_us"] / blocks["off"][-1]["p50_us"] - 1)
+    return {"blocks": blocks, "cpu_us_per_decision": cpu, "pair_ratios_p50": ratios,
+            "slowdown_p50": statistics.median(ratios),
+            "slowdown_cpu": statistics.median(cpu["on"]) / statistics.median(cpu["off"]) - 1,
+            "off": min(blocks["off"], key=lambda b: b["p50_us"]),
+            "on": min(blocks["on"], key=lambda b: b["p50_us"])}
 
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         domain = open_domain(Path(tmp) / "home")
         try:
-            result: dict[str, Any] = {"overhead": overhead(domain, 5_000)}
+            result: dict[str, Any] = {"overhead": overhead(domain, 1_000)}
             engine = ResponseEngine(domain, config=DetectionConfig(canaries=(CANARY,)),
                                     playbooks=[REVOKE_ONLY]).start()
             try:
                 result["ttc_canary_inline"] = time_to_contain(domain, canary=True, rounds=200)
                 result["ttc_denials_worker"] = time_to_contain(domain, canary=False, rounds=200)
+                result["ttc_denials_worker_busy"] = time_to_contain(domain, canary=False,
+                                                                    rounds=200, pause=0)
             finally:
                 engine.stop()
             engine = ResponseEngine(domain, config=DetectionConfig(canaries=(CANARY,)),
@@ -144,11 +166,13 @@ def main() -> None:
             except Exception as exc:  # reported, see the closing note of issue 7
                 print(f"domain close failed: {exc}")
     o = result["overhead"]
-    print(table([("decision, engine off", o["off"]), ("decision, engine on", o["on"]),
-                 ("decision, engine off again", o["off_again"])]))
-    print(f"decision slowdown with detections on: mean {o['slowdown_mean']:+.1%}, "
-          f"p50 {o['slowdown_p50']:+.1%} (target <= 10%)")
-    for name in ("ttc_canary_inline", "ttc_denials_worker"):
+    print(table([("decision, engine off (best block)", o["off"]),
+                 ("decision, engine on (best block)", o["on"])]))
+    print("p50 on/off per block pair: "
+          + ", ".join(f"{r:+.1%}" for r in o["pair_ratios_p50"]))
+    print(f"decision slowdown with detections on: p50 {o['slowdown_p50']:+.1%} (median of "
+          f"pairs), process CPU per decision {o['slowdown_cpu']:+.1%} (target <= 10%)")
+    for name in ("ttc_canary_inline", "ttc_denials_worker", "ttc_denials_worker_busy"):
         r = result[name]
         print(f"{name}: p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms, max "
               f"{r['max_ms']:.2f} ms (targets p50 <= 50, p99 <= 200)")

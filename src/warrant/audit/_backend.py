@@ -20,10 +20,28 @@ class AuditBackend(Protocol):
         """Whether a committed batch must be on stable storage (fsync) before returning."""
         ...
 
-    def append_batch(self, start_seq: int, entries: Sequence[tuple[bytes, bytes]]) -> None:
+    def append_batch(self, start_seq: int, entries: Sequence[tuple[bytes, bytes]],
+                     nodes: Sequence[tuple[int, int, bytes]] = ()) -> None:
         """Store `(record, leaf_hash)` pairs as seqs `start_seq, start_seq+1, ...`.
 
+        `nodes` are the `(level, index, hash)` interior nodes these leaves complete.
         INVARIANT: all or nothing, in one transaction; a failure leaves no row visible.
+        """
+        ...
+
+    def add_nodes(self, nodes: Sequence[tuple[int, int, bytes]]) -> None:
+        """Store interior nodes computed from stored leaves (a backfill); equal ones are kept."""
+        ...
+
+    def node_count(self) -> int:
+        """How many interior nodes are stored."""
+        ...
+
+    def node_hashes(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        """The stored hashes of `(level, index)` nodes (level 0: leaf hashes); absent ones left out.
+
+        Stored nodes are hints, not trusted: a proof built from a wrong one
+        fails verification against the signed root, it never proves a forgery.
         """
         ...
 

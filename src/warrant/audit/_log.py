@@ -6,10 +6,17 @@ fsynced when `durable=True`). Concurrent appends are group-committed (see
 batch cannot be written, every caller in it gets `AuditWriteError` and the
 enforcement pipeline denies the action: an
 action with no audit record never happens.
+
+Each batch also stores the interior Merkle nodes it completes, so inclusion
+and consistency proofs read O(log n) stored hashes (`_merkle.range_plan`). A
+log written before nodes were stored is backfilled when it is first opened
+for writing; any node still missing is recomputed from its leaves, so a proof
+is always exact, only slower.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -25,6 +32,8 @@ from ._checkpoint import Checkpoint, sign_checkpoint
 from ._group import GroupCommitter
 from ._record import AuditRecord
 from ._verify import VerifyReport, verify_log
+
+log = logging.getLogger("warrant.audit")
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,8 +133,12 @@ class AuditLog:
             with self._state:
                 frontier = self._load_frontier()
                 self._catch_up(frontier)
-            start = frontier.size
-            self._backend.append_batch(start, entries)
+                staged = frontier.copy()
+            start = staged.size
+            nodes: list[tuple[int, int, bytes]] = []
+            for _, leaf in entries:
+                staged.append(leaf, nodes)
+            self._backend.append_batch(start, entries, nodes)
         except BaseException:
             with self._state:
                 self._frontier = None  # storage state is uncertain: re-read it next time
@@ -135,8 +148,7 @@ class AuditLog:
             # was being committed (it reads the rows from storage): then the
             # leaves are in the frontier already and must not be added twice.
             if self._frontier is frontier and frontier.size == start:
-                for _, leaf in entries:
-                    frontier.append(leaf)
+                frontier.hashes, frontier.size = staged.hashes, staged.size
             elif not (self._frontier is frontier and frontier.size >= start + len(entries)):
                 self._frontier = None  # anything else: rebuild from storage next time
         return start
@@ -171,10 +183,24 @@ class AuditLog:
                     "run `warrant audit verify`"
                 )
             frontier = _merkle.Frontier()
+            # A log from before interior nodes were stored (or a crashed
+            # backfill) has fewer than n - popcount(n) of them: fill them in.
+            missing = self._backend.node_count() < size - size.bit_count()
+            nodes: list[tuple[int, int, bytes]] | None = [] if missing else None
             for _, leaf in rows:
-                frontier.append(leaf)
+                frontier.append(leaf, nodes)
+            if nodes:
+                self._backfill(nodes)
             self._frontier = frontier
         return self._frontier
+
+    def _backfill(self, nodes: list[tuple[int, int, bytes]]) -> None:
+        try:
+            self._backend.add_nodes(nodes)
+        except AuditWriteError as exc:
+            # Read-only or full: proofs recompute the missing nodes from leaves.
+            log.warning("cannot store the audit log's Merkle nodes (%s); proofs will be slower",
+                        exc.message)
 
     def head(self) -> tuple[int, bytes]:
         """The committed `(size, root)` of the tree."""
@@ -232,22 +258,45 @@ class AuditLog:
             self._backend, self._public_key, self.origin, trusted=trusted, known_head=known
         )
 
-    def _leaves(self, size: int) -> list[bytes]:
-        rows = self._backend.leaf_hashes(0, size)
-        if len(rows) != size:
+    def _stored_size(self, size: int | None) -> int:
+        stored = self._backend.size()
+        if size is None:
+            return stored
+        if size > stored:
             raise AuditIntegrityError(f"the audit log has fewer than {size} records")
-        return [leaf for _, leaf in rows]
+        return size
+
+    def _range_roots(self, ranges: Sequence[tuple[int, int]]) -> list[bytes]:
+        """The root of each leaf range, from O(log n) stored nodes per range."""
+        keys = list(dict.fromkeys(k for lo, hi in ranges for k in _merkle.range_plan(lo, hi)))
+        nodes = self._backend.node_hashes(keys)
+        for level, index in keys:
+            if (level, index) in nodes:
+                continue
+            # Not stored (an old log not yet backfilled): recompute it from its leaves.
+            lo, hi = index << level, (index + 1) << level
+            rows = self._backend.leaf_hashes(lo, hi)
+            if len(rows) != hi - lo:
+                raise AuditIntegrityError(
+                    f"the audit log has gaps between seq {lo} and {hi - 1}; "
+                    "run `warrant audit verify`")
+            nodes[(level, index)] = _merkle.root_from_leaf_hashes([leaf for _, leaf in rows])
+        return [_merkle.range_root(lo, hi, nodes) for lo, hi in ranges]
 
     def inclusion_proof(self, seq: int, size: int | None = None) -> InclusionProof:
-        """Prove record `seq` is in the tree of `size` records (default: all)."""
-        size = self._backend.size() if size is None else size
-        path = _merkle.inclusion_path(seq, self._leaves(size))
+        """Prove record `seq` is in the tree of `size` records (default: all).
+
+        Reads O(log n) stored hashes. Raises `ValueError` for a seq outside the
+        tree and `AuditIntegrityError` for a size the log does not hold.
+        """
+        size = self._stored_size(size)
+        path = self._range_roots(_merkle.inclusion_ranges(seq, size))
         return InclusionProof(seq, size, tuple(path))
 
     def consistency_proof(self, old_size: int, new_size: int | None = None) -> ConsistencyProof:
         """Prove the tree of `old_size` records is a prefix of the one of `new_size`."""
-        new_size = self._backend.size() if new_size is None else new_size
-        path = _merkle.consistency_path(old_size, self._leaves(new_size))
+        new_size = self._stored_size(new_size)
+        path = self._range_roots(_merkle.consistency_ranges(old_size, new_size))
         return ConsistencyProof(old_size, new_size, tuple(path))
 
     @staticmethod

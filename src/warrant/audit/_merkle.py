@@ -6,12 +6,18 @@ The tree over n leaves splits at the largest power of two smaller than n.
 
 Everything here works on leaf *hashes* (32-byte values), not on record bytes;
 the log hashes each record once with `leaf_hash` and keeps the result.
+
+Proofs over a stored tree: every proof hash is the root of a range of leaves,
+and every such range splits into O(log n) aligned perfect subtrees
+(`NodeKey`s). The log stores those interior nodes as they complete, so a proof
+reads O(log n) hashes instead of every leaf (`inclusion_ranges`,
+`consistency_ranges`, `range_plan`, `range_root`).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from warrant.errors import AuditIntegrityError
 
@@ -19,6 +25,10 @@ _sha256 = hashlib.sha256
 
 #: The Merkle Tree Hash of the empty tree: SHA-256 of the empty string.
 EMPTY_ROOT = _sha256(b"").digest()
+
+#: `(level, index)`: the perfect subtree over leaves `[index << level, (index + 1) << level)`.
+#: Level 0 is a leaf hash itself.
+NodeKey = tuple[int, int]
 
 
 def leaf_hash(data: bytes) -> bytes:
@@ -67,16 +77,25 @@ class Frontier:
         self.hashes: list[bytes] = []
         self.size = 0
 
-    def append(self, leaf: bytes) -> None:
+    def append(self, leaf: bytes, nodes: list[tuple[int, int, bytes]] | None = None) -> None:
+        """Add a leaf; with `nodes`, also list the interior nodes it completes.
+
+        Each completed node is `(level, index, hash)` (see `NodeKey`): exactly
+        the perfect subtrees that end at this leaf, so a log can store them.
+        """
         stack = self.hashes
         stack.append(leaf)
         n = self.size
+        level = 0
         # Each trailing 1 bit of the old size is a perfect subtree that the new
         # leaf completes into one twice as big.
         while n & 1:
             right = stack.pop()
             stack[-1] = _sha256(b"\x01" + stack[-1] + right).digest()
             n >>= 1
+            level += 1
+            if nodes is not None:
+                nodes.append((level, self.size >> level, stack[-1]))
         self.size += 1
 
     def root(self) -> bytes:
@@ -102,46 +121,97 @@ def _split(n: int) -> int:
 
 def inclusion_path(index: int, hashes: Sequence[bytes]) -> list[bytes]:
     """PATH(m, D[n]) of RFC 9162 §2.1.3.1 for leaf `index` in the tree over `hashes`."""
-    if not 0 <= index < len(hashes):
-        raise ValueError(f"leaf index `{index}` is outside a tree of size {len(hashes)}")
-    path: list[bytes] = []
-    lo, hi, m = 0, len(hashes), index
+    return [root_from_leaf_hashes(hashes[lo:hi])
+            for lo, hi in inclusion_ranges(index, len(hashes))]
+
+
+def inclusion_ranges(index: int, size: int) -> list[tuple[int, int]]:
+    """The leaf ranges `[lo, hi)` whose roots make PATH(index, D[size]), bottom-up."""
+    if not 0 <= index < size:
+        raise ValueError(f"leaf index `{index}` is outside a tree of size {size}")
+    ranges: list[tuple[int, int]] = []
+    lo, hi, m = 0, size, index
     # The recursion only ever descends into one side, so a loop that records
     # siblings and then reverses them gives the RFC's bottom-up order.
     while hi - lo > 1:
         k = _split(hi - lo)
         if m < k:
-            path.append(root_from_leaf_hashes(hashes[lo + k : hi]))
+            ranges.append((lo + k, hi))
             hi = lo + k
         else:
-            path.append(root_from_leaf_hashes(hashes[lo : lo + k]))
+            ranges.append((lo, lo + k))
             lo, m = lo + k, m - k
-    path.reverse()
-    return path
+    ranges.reverse()
+    return ranges
+
+
+def consistency_ranges(old_size: int, size: int) -> list[tuple[int, int]]:
+    """The leaf ranges whose roots make PROOF(old_size, D[size]), in proof order."""
+    if not 0 <= old_size <= size:
+        raise ValueError(f"old size `{old_size}` is outside 0..{size}")
+    if old_size in (0, size):
+        return []
+    ranges: list[tuple[int, int]] = []
+    lo, hi, m, complete = 0, size, old_size, True
+    while m != hi - lo:
+        k = _split(hi - lo)
+        if m <= k:
+            ranges.append((lo + k, hi))
+            hi = lo + k
+        else:
+            ranges.append((lo, lo + k))
+            lo, m, complete = lo + k, m - k, False
+    if not complete:
+        # SUBPROOF(m, D[m], false) = {MTH(D[m])}
+        ranges.append((lo, hi))
+    ranges.reverse()
+    return ranges
+
+
+def _aligned_level(lo: int, hi: int) -> int | None:
+    """The level of `[lo, hi)` if it is one aligned perfect subtree, else None."""
+    width = hi - lo
+    if width & (width - 1) or lo % width:
+        return None
+    return width.bit_length() - 1
+
+
+def range_plan(lo: int, hi: int) -> list[NodeKey]:
+    """The aligned perfect subtrees `range_root(lo, hi, ...)` reads, left to right.
+
+    RFC 6962's split of any range bottoms out in aligned perfect subtrees after
+    O(log n) steps for the ranges proofs use (one ragged right edge at most).
+    """
+    if hi <= lo:
+        raise ValueError(f"empty leaf range `[{lo}, {hi})`")
+    plan: list[NodeKey] = []
+    todo = [(lo, hi)]
+    while todo:
+        a, b = todo.pop()
+        level = _aligned_level(a, b)
+        if level is not None:
+            plan.append((level, a >> level))
+            continue
+        k = _split(b - a)
+        todo.append((a + k, b))  # popped after the left half: left-to-right order
+        todo.append((a, a + k))
+    return plan
+
+
+def range_root(lo: int, hi: int, nodes: Mapping[NodeKey, bytes]) -> bytes:
+    """MTH(D[lo:hi]) from the hashes of `range_plan(lo, hi)` (a `KeyError` if one is missing)."""
+    level = _aligned_level(lo, hi)
+    if level is not None:
+        return nodes[(level, lo >> level)]
+    k = _split(hi - lo)
+    return _sha256(b"\x01" + range_root(lo, lo + k, nodes) + range_root(lo + k, hi, nodes)
+                   ).digest()
 
 
 def consistency_path(old_size: int, hashes: Sequence[bytes]) -> list[bytes]:
     """PROOF(m, D[n]) of RFC 9162 §2.1.4.1: the old tree is a prefix of the new."""
-    n = len(hashes)
-    if not 0 <= old_size <= n:
-        raise ValueError(f"old size `{old_size}` is outside 0..{n}")
-    if old_size in (0, n):
-        return []
-    path: list[bytes] = []
-    lo, hi, m, complete = 0, n, old_size, True
-    while m != hi - lo:
-        k = _split(hi - lo)
-        if m <= k:
-            path.append(root_from_leaf_hashes(hashes[lo + k : hi]))
-            hi = lo + k
-        else:
-            path.append(root_from_leaf_hashes(hashes[lo : lo + k]))
-            lo, m, complete = lo + k, m - k, False
-    if not complete:
-        # SUBPROOF(m, D[m], false) = {MTH(D[m])}
-        path.append(root_from_leaf_hashes(hashes[lo:hi]))
-    path.reverse()
-    return path
+    return [root_from_leaf_hashes(hashes[lo:hi])
+            for lo, hi in consistency_ranges(old_size, len(hashes))]
 
 
 def verify_inclusion(

@@ -8,11 +8,19 @@ drafted disposition; playbooks run graduated, audited steps, and high-impact
 steps wait for a human unless the playbook is pre-authorised.
 """
 
+from ._delegation import (
+    DelegationConfig,
+    delegation_attack,
+    delegation_detections,
+    delegation_new_pair,
+    delegation_unusual,
+)
 from ._detections import (
     DetectionConfig,
     admin_action,
     canary_token,
     default_detections,
+    memory_integrity,
     outside_hours,
     rate_anomaly,
     repeated_denials,
@@ -46,13 +54,14 @@ from ._playbooks import (
     load_playbooks,
     parse_playbook,
 )
-from ._steps import STEPS, Notifier, StepContext, StepOutcome
+from ._steps import STEPS, MemoryPort, Notifier, StepContext, StepOutcome
 
 __all__ = [  # noqa: RUF022 - plain sorted() order, like the other packages
     "ACTIONS",
     "Alert",
     "DetectFn",
     "Detection",
+    "DelegationConfig",
     "DetectionConfig",
     "Event",
     "ExportDomain",
@@ -60,6 +69,7 @@ __all__ = [  # noqa: RUF022 - plain sorted() order, like the other packages
     "HIGH_IMPACT",
     "INCIDENTS_DB",
     "INTERNAL",
+    "MemoryPort",
     "Notifier",
     "OCSF_VERSION",
     "Observer",
@@ -82,11 +92,16 @@ __all__ = [  # noqa: RUF022 - plain sorted() order, like the other packages
     "canary_token",
     "default_detections",
     "default_playbooks",
+    "delegation_attack",
+    "delegation_detections",
+    "delegation_new_pair",
+    "delegation_unusual",
     "domain_playbooks",
     "export_events",
     "incident_to_ocsf",
     "load_playbooks",
     "log_events",
+    "memory_integrity",
     "outside_hours",
     "parse_playbook",
     "rate_anomaly",

@@ -2,8 +2,8 @@
 
 Extension point: a detection is `Detection(id, severity, description, fn)`
 with `fn(event, state) -> Iterable[Alert]`. Detections that depend on other
-components plug in the same way once those components emit their records:
-- memory integrity: `admin_action("memory.integrity-failure", ...)`.
+components plug in the same way once those components emit their records
+(`admin_action(...)` for any admin record).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._delegation import delegation_detections
 from ._model import Alert, Detection, Event, Severity
 
 
@@ -83,7 +84,10 @@ def admin_action(action: str, detection_id: str, severity: Severity,
         agent = detail.get("agent") if isinstance(detail.get("agent"), str) else None
         task = detail.get("task_id") if isinstance(detail.get("task_id"), str) else None
         what = ", ".join(f"{k}={str(v)[:80]}" for k, v in sorted(detail.items())[:6])
-        return _alerts(detection.alert(event, f"{action}: {what}", agent=agent, task_id=task))
+        extra = {"namespace": detail["namespace"]} if isinstance(detail.get("namespace"),
+                                                                 str) else {}
+        return _alerts(detection.alert(event, f"{action}: {what}", agent=agent, task_id=task,
+                                       **extra))
 
     detection = Detection(detection_id, severity, description, detect, inline=True)
     return detection
@@ -99,6 +103,12 @@ def sandbox_violation() -> Detection:
     """The sandbox stopped tool code trying to escape (network, filesystem, syscalls)."""
     return admin_action("sandbox.violation", "response.sandbox-violation", Severity.HIGH,
                         "sandboxed tool code tried to break out of its sandbox")
+
+
+def memory_integrity() -> Detection:
+    """A memory item failed verification on read (tampered, replayed or unlogged)."""
+    return admin_action("memory.integrity-failure", "response.memory-integrity", Severity.HIGH,
+                        "a stored memory item failed its signature or audit-log check")
 
 
 def _strings(value: Any, depth: int = 0) -> Iterator[str]:
@@ -259,5 +269,6 @@ def default_detections(config: DetectionConfig | None = None) -> list[Detection]
     """Every shipped detection with `config` (defaults when None)."""
     config = config or DetectionConfig()
     return [repeated_denials(config), tool_quarantined(), sandbox_violation(),
-            canary_token(config), rate_anomaly(config), outside_hours(config),
-            injection_then_sink(), injected_content_seen()]
+            memory_integrity(), canary_token(config), rate_anomaly(config),
+            outside_hours(config), injection_then_sink(), injected_content_seen(),
+            *delegation_detections()]

@@ -3,10 +3,16 @@
 The domain publishes every durable audit record to `_on_record` on the
 appending thread. That listener does two cheap things: it runs the `inline`
 detections (single-record matches such as a canary token) and contains at once
-when they fire, and it enqueues the record for the worker without ever
+when they fire, and it appends the record to the worker's deque without ever
 blocking (a full queue raises a `response.backpressure` alert instead). The
-worker runs the stateful and statistical detections, then triages: evidence
-with inclusion proofs and a drafted disposition for every alert.
+worker takes records in batches and runs the stateful and statistical
+detections.
+
+Containment comes first: an alert whose playbook runs has its automatic
+containment steps (revoke, suspend, narrow, quarantine…) executed right after
+the incident is looked up, before the alert's bookkeeping, notifications and
+triage (evidence with inclusion proofs and a drafted disposition), which run
+after the batch, once the agent can no longer act.
 
 INVARIANT: the engine only ever adds revocations. No step, failure or retry
 restores a privilege, so a broken playbook can leave an agent less privileged,
@@ -15,9 +21,7 @@ never more.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -30,10 +34,10 @@ from warrant.store import SqliteIncidents
 
 from ._detections import DetectionConfig, default_detections
 from ._model import SEVERITY_RANK, Alert, Detection, Event, ResponseDomain, Severity
-from ._playbooks import Playbook, Step, StepMode, default_playbooks
-from ._steps import STEPS, Notifier, StepContext
+from ._playbooks import CONTAINMENT, Playbook, Step, StepMode, default_playbooks
+from ._steps import STEPS, MemoryPort, Notifier, StepContext
 from ._triage import TaskBook, draft_disposition, gather_evidence
-from ._worker import QueueWorker
+from ._worker import BatchWorker
 
 log = logging.getLogger("warrant.response")
 
@@ -41,12 +45,13 @@ log = logging.getLogger("warrant.response")
 #: notified, triaged.
 Observer = Callable[[str, str, Mapping[str, Any]], None]
 
-#: Under sustained load, triage at least once per this many events.
-TRIAGE_EVERY = 256
+#: Incidents waiting for triage at most (each alert stays untriaged, and counted, if dropped).
+TRIAGE_QUEUE = 100_000
 
 #: Alerts about the engine itself: recorded and triaged, but never drive playbooks.
 INTERNAL = frozenset({"response.action", "response.backpressure", "response.step-failed"})
-_WAKE = object()
+#: How many (incident, task) pairs the engine remembers having acted on.
+MAX_ACTED = 100_000
 #: Where the incident tables live, in the domain home (the CLI reads the same file).
 INCIDENTS_DB = "incidents.db"
 
@@ -59,7 +64,7 @@ class ResponseEngine:
                  incidents: SqliteIncidents | None = None, config: DetectionConfig | None = None,
                  queue_size: int = 10_000, window_seconds: float = 900.0,
                  webhook_url: str | None = None, clock: Callable[[], float] = time.time,
-                 prime_records: int = 5_000):
+                 prime_records: int = 5_000, memory: MemoryPort | None = None):
         detections = list(default_detections(config) if detections is None else detections)
         ids = [d.id for d in detections]
         if len(set(ids)) != len(ids):
@@ -73,14 +78,15 @@ class ResponseEngine:
         self._inline = [d for d in detections if d.inline]
         self._stateful = [d for d in detections if not d.inline]
         self._state: dict[str, dict[str, Any]] = {d.id: {} for d in self._stateful}
-        self._worker = QueueWorker("warrant-response", self._work, queue_size=queue_size)
-        self._queue = self._worker.queue
-        self._triage: queue.SimpleQueue[str] = queue.SimpleQueue()
-        self._since_triage = 0
+        self._worker = BatchWorker("warrant-response", self._work, max_items=queue_size)
+        # Triage has its own thread: however long evidence takes, it never delays
+        # detecting and containing the next event on the worker.
+        self._triage = BatchWorker("warrant-triage", self._run_triage, max_items=TRIAGE_QUEUE)
+        self._memory = memory
         self._lock = threading.RLock()  # serialises incident handling (inline + worker)
         self._observers: list[Observer] = []
         self._pending: dict[str, list[tuple[Step, Alert]]] = {}
-        self._acted: set[tuple[str, str | None]] = set()
+        self._acted: dict[tuple[str, str | None], None] = {}  # insertion-ordered: bounded LRU
         self._dropped, self._bp_open, self._bp_lock = 0, False, threading.Lock()
         self._window, self._webhook, self._clock = window_seconds, webhook_url, clock
         self._prime = prime_records
@@ -93,13 +99,15 @@ class ResponseEngine:
         for entry in self.domain.audit.tail(self._prime) if self._prime else ():
             self.tasks.observe(entry.record)
         self._notifier = Notifier()
+        self._triage.start()
         self._worker.start()
         self.domain.subscribe(self._on_record)
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop listening, finish queued work (bounded by `timeout`), stop the notifier."""
-        self._worker.stop(None, timeout)
+        self._worker.stop(timeout)
+        self._triage.stop(timeout)
         if self._notifier is not None:
             self._notifier.close(timeout)
         if self._owns_incidents:
@@ -116,8 +124,10 @@ class ResponseEngine:
         self._observers.append(observer)
 
     def drain(self, timeout: float = 5.0) -> bool:
-        """Wait until every queued record was processed; False on timeout."""
-        return self._worker.drain(timeout)
+        """Wait until every queued record was processed and triaged; False on timeout."""
+        deadline = time.monotonic() + timeout
+        return (self._worker.drain(timeout)
+                and self._triage.drain(max(0.0, deadline - time.monotonic())))
 
     @property
     def dropped(self) -> int:
@@ -133,9 +143,7 @@ class ResponseEngine:
         for detection in self._inline:
             for alert in self._run_detection(detection, event, {}):
                 self.handle(alert)
-        try:
-            self._queue.put_nowait(event)
-        except queue.Full:
+        if not self._worker.submit(event):
             self._on_full(event)
 
     def _on_full(self, event: Event) -> None:
@@ -146,7 +154,7 @@ class ResponseEngine:
             self._bp_open = True
         # One alert per burst, written here: the worker may be what is stuck.
         self.handle(Alert("response.backpressure", Severity.HIGH,
-                          f"response queue full ({self._queue.maxsize} records); records are "
+                          f"response queue full ({self._worker.max_items} records); records are "
                           "being dropped from detection (they stay in the audit log)",
                           event_at=event.received_at, seqs=(event.seq,)))
 
@@ -162,40 +170,31 @@ class ResponseEngine:
 
     # -- the worker ------------------------------------------------------------------------
 
-    def _work(self) -> None:
-        while True:
-            item = self._queue.get()
+    def _work(self, batch: list[object]) -> None:
+        for item in batch:
+            if not isinstance(item, Event):
+                continue
             try:
-                if item is None:
-                    return
-                if isinstance(item, Event):
-                    self.tasks.observe(item.record)
-                    for detection in self._stateful:
-                        for alert in self._run_detection(detection, item,
-                                                         self._state[detection.id]):
-                            self.handle(alert)
-                # Evidence gathering is slow (proofs read the log); containment
-                # is not. Triage when the queue is idle, or every so often under
-                # sustained load, so it never delays detecting the next event.
-                self._since_triage += 1
-                if self._queue.empty() or self._since_triage >= TRIAGE_EVERY:
-                    self._since_triage = 0
-                    self._run_triage()
-                if self._bp_open and self._queue.empty():
-                    with self._bp_lock:
-                        self._bp_open = False
+                self.tasks.observe(item.record)
+                for detection in self._stateful:
+                    for alert in self._run_detection(detection, item,
+                                                     self._state[detection.id]):
+                        self.handle(alert)
             except Exception:
-                log.exception("response worker failed on an item; continuing")
-            finally:
-                self._queue.task_done()
+                log.exception("response worker failed on record %d; continuing", item.seq)
+        if self._bp_open and not len(self._worker):
+            with self._bp_lock:
+                self._bp_open = False
 
     # -- alerts, incidents, playbooks ------------------------------------------------------
 
     def handle(self, alert: Alert, *, incident_id: str | None = None) -> str:
         """Record an alert in its incident (opened or joined), run its playbook; the incident id.
 
-        With `incident_id`, the alert is attached to that incident (the engine's own
-        alerts about an incident's actions).
+        The playbook's automatic containment steps run first, straight after the
+        incident lookup; the alert's records, other steps and triage follow.
+        With `incident_id`, the alert is attached to that incident (the engine's
+        own alerts about an incident's actions).
         """
         with self._lock:
             now = self._clock()
@@ -206,6 +205,26 @@ class ResponseEngine:
                     now=now, severity=alert.severity.value, severity_rank=SEVERITY_RANK,
                     agent=alert.agent, task_id=alert.task_id, title=alert.summary[:200],
                     detection=alert.detection, event_at=alert.event_at)
+            playbook = None
+            acted = (incident_id, alert.task_id)
+            first = acted not in self._acted
+            if alert.detection not in INTERNAL and (opened or escalated or first):
+                self._acted[acted] = None
+                if len(self._acted) > MAX_ACTED:
+                    del self._acted[next(iter(self._acted))]
+                playbook = next((p for p in self.playbooks if p.matches(alert)), None)
+            later: list[Step] = []
+            deferred: list[Callable[[], None]] = []
+            if playbook is not None:
+                for step in playbook.steps:
+                    if step.mode is StepMode.AUTOMATIC and step.action in CONTAINMENT:
+                        # INVARIANT: a failing step is recorded and skipped; later steps still run.
+                        self._run_step(step, alert, incident_id, by=f"playbook:{playbook.id}",
+                                       defer=deferred)
+                    else:
+                        later.append(step)
+            for follow_up in deferred:
+                follow_up()
             self.incidents.add_alert(
                 incident_id=incident_id, detection=alert.detection,
                 severity=alert.severity.value, at=now, event_at=alert.event_at,
@@ -216,19 +235,14 @@ class ResponseEngine:
                       "detection_latency": now - alert.event_at}
             self.incidents.add_timeline(incident_id, now, "alert", detail)
             self._emit("alert", incident_id, detail)
-            first = (incident_id, alert.task_id) not in self._acted
-            if alert.detection not in INTERNAL and (opened or escalated or first):
-                self._acted.add((incident_id, alert.task_id))
-                playbook = next((p for p in self.playbooks if p.matches(alert)), None)
-                if playbook is not None:
-                    self._run_playbook(playbook, alert, incident_id)
-        self._triage.put(incident_id)
-        with contextlib.suppress(queue.Full):
-            self._queue.put_nowait(_WAKE)  # wake the worker to triage now
+            if playbook is not None:
+                self._run_playbook(playbook, later, alert, incident_id)
+        self._triage.submit(incident_id)  # evidence after containment, on its own thread
         return incident_id
 
-    def _run_playbook(self, playbook: Playbook, alert: Alert, incident_id: str) -> None:
-        for step in playbook.steps:
+    def _run_playbook(self, playbook: Playbook, steps: list[Step], alert: Alert,
+                      incident_id: str) -> None:
+        for step in steps:
             if step.mode is StepMode.NEEDS_APPROVAL:
                 self._pending.setdefault(incident_id, []).append((step, alert))
                 detail = {"action": step.action, "playbook": playbook.id}
@@ -236,7 +250,6 @@ class ResponseEngine:
                                             detail)
                 self._emit("pending", incident_id, detail)
                 continue
-            # INVARIANT: a failing step is recorded and skipped; later steps still run.
             self._run_step(step, alert, incident_id, by=f"playbook:{playbook.id}")
 
     def approve(self, incident_id: str, action: str, *, by: str) -> int:
@@ -249,14 +262,16 @@ class ResponseEngine:
             self._pending[incident_id] = [(s, a) for s, a in pending if s.action != action]
             for step, alert in chosen:
                 self._run_step(step, alert, incident_id, by=by)
-        self._triage.put(incident_id)
+        self._triage.submit(incident_id)
         return len(chosen)
 
     def pending(self, incident_id: str) -> list[str]:
         """Actions of an incident waiting for a human."""
         return [s.action for s, _ in self._pending.get(incident_id, [])]
 
-    def _run_step(self, step: Step, alert: Alert, incident_id: str, *, by: str) -> None:
+    def _run_step(self, step: Step, alert: Alert, incident_id: str, *, by: str,
+                  defer: list[Callable[[], None]] | None = None) -> None:
+        """Audit, then run one step; its records and follow-up alert go to `defer` if given."""
         assert self._notifier is not None, "start() the engine before handling alerts"
         action = {"incident_id": incident_id, "action": step.action, "by": by,
                   "detection": alert.detection, "agent": alert.agent, "task_id": alert.task_id}
@@ -267,48 +282,59 @@ class ResponseEngine:
             self._emit("notified", incident_id, detail)
 
         ctx = StepContext(self.domain, alert, incident_id, step, self._notifier, self._webhook,
-                          delivered)
+                          delivered, self._memory, self.tasks)
+        follow_up: Callable[[], None]
         try:
             self.domain.record_admin("response.action", action)
             outcome = STEPS[step.action](ctx)
         except Exception as exc:
             log.exception("playbook step `%s` failed for %s", step.action, incident_id)
             error = f"{type(exc).__name__}: {exc}"[:300]
-            failed = {**action, "error": error}
-            self.incidents.add_timeline(incident_id, self._clock(), "step-failed", failed)
-            self._emit("step-failed", incident_id, failed)
-            self.handle(Alert("response.step-failed", Severity.HIGH,
-                              f"playbook step `{step.action}` failed: {error}",
-                              event_at=self._clock(), agent=alert.agent, task_id=alert.task_id),
-                        incident_id=incident_id)
-            return
-        at = self._clock()
-        done = {**action, "status": outcome.status, "outcome": outcome.detail}
-        self.incidents.add_timeline(incident_id, at, "action", done)
-        self._emit("action", incident_id, done)
-        if outcome.status == "done":
-            # Automation is itself watched: every action it takes is an alert.
-            self.handle(Alert("response.action", Severity.INFO,
-                              f"{by} ran `{step.action}`: {outcome.detail}", event_at=at,
-                              agent=alert.agent, task_id=alert.task_id), incident_id=incident_id)
-        if outcome.contains and self.incidents.mark_contained(incident_id, at):
-            self._emit("contained", incident_id, {**done, "time_to_contain": at - alert.event_at})
+            failed_at = self._clock()
 
-    def _run_triage(self) -> None:
-        ids: dict[str, None] = {}
-        while True:
+            def follow_up() -> None:
+                failed = {**action, "error": error}
+                self.incidents.add_timeline(incident_id, failed_at, "step-failed", failed)
+                self._emit("step-failed", incident_id, failed)
+                self.handle(Alert("response.step-failed", Severity.HIGH,
+                                  f"playbook step `{step.action}` failed: {error}",
+                                  event_at=failed_at, agent=alert.agent, task_id=alert.task_id),
+                            incident_id=incident_id)
+        else:
+            at = self._clock()
+            done = {**action, "status": outcome.status, "outcome": outcome.detail}
+            if outcome.contains and self.incidents.mark_contained(incident_id, at):
+                self._emit("contained", incident_id,
+                           {**done, "time_to_contain": at - alert.event_at})
+
+            def follow_up() -> None:
+                self.incidents.add_timeline(incident_id, at, "action", done)
+                self._emit("action", incident_id, done)
+                if outcome.status == "done":
+                    # Automation is itself watched: every action it takes is an alert.
+                    self.handle(Alert("response.action", Severity.INFO,
+                                      f"{by} ran `{step.action}`: {outcome.detail}",
+                                      event_at=at, agent=alert.agent, task_id=alert.task_id),
+                                incident_id=incident_id)
+        if defer is None:
+            follow_up()
+        else:
+            defer.append(follow_up)
+
+    def _run_triage(self, batch: list[object]) -> None:
+        for incident_id in dict.fromkeys(batch):  # each incident once per batch
             try:
-                ids[self._triage.get_nowait()] = None
-            except queue.Empty:
-                break
-        for incident_id in ids:
-            try:
-                self._triage_incident(incident_id)
+                self._triage_incident(str(incident_id))
             except Exception:
                 log.exception("triage of %s failed", incident_id)
 
     def _triage_incident(self, incident_id: str) -> None:
-        incident = self.incidents.get(incident_id)
+        # The incident is read under the engine's lock, so triage never sees an
+        # alert whose playbook is half-run (pending steps not yet recorded); the
+        # slow part (evidence with proofs) runs outside it.
+        with self._lock:
+            incident = self.incidents.get(incident_id)
+            pending = self.pending(incident_id)
         if incident is None:
             return
         untriaged = [a["alert_id"] for a in incident.alerts if a["triaged_at"] is None]
@@ -316,7 +342,7 @@ class ResponseEngine:
             return
         seqs = [s for a in incident.alerts for s in a["seqs"]]
         evidence = gather_evidence(self.domain, seqs, self.tasks, incident.task_id)
-        disposition = draft_disposition(incident, self.tasks, self.pending(incident_id))
+        disposition = draft_disposition(incident, self.tasks, pending)
         self.incidents.set_triage(incident_id, untriaged, at=self._clock(), evidence=evidence,
                                   disposition=disposition)
         self._emit("triaged", incident_id, {"alerts": len(untriaged)})

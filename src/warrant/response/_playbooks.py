@@ -38,9 +38,12 @@ class StepMode(str, enum.Enum):
     NEEDS_APPROVAL = "needs_approval"
 
 
-ACTIONS = ("notify", "revoke_task", "suspend_agent", "quarantine_agent", "kill_switch")
+ACTIONS = ("notify", "narrow", "revoke_task", "quarantine_memory", "suspend_agent",
+           "quarantine_agent", "kill_switch")
 #: Steps that take an agent (or everything) offline: a human decides unless pre-authorised.
 HIGH_IMPACT = frozenset({"suspend_agent", "quarantine_agent", "kill_switch"})
+#: Steps that contain: an incident's automatic ones run before anything else is recorded.
+CONTAINMENT = frozenset(ACTIONS) - {"notify"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +71,8 @@ class Playbook:
 
 class _StepModel(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
-    action: Literal["notify", "revoke_task", "suspend_agent", "quarantine_agent", "kill_switch"]
+    action: Literal["notify", "narrow", "revoke_task", "quarantine_memory", "suspend_agent",
+                    "quarantine_agent", "kill_switch"]
     mode: Literal["automatic", "needs_approval"] | None = None
     url: pydantic.HttpUrl | None = None
     retries: int = pydantic.Field(default=2, ge=0, le=10)
@@ -157,7 +161,8 @@ def domain_playbooks(home: Path, public_key: Ed25519PublicKey, *,
 
 
 def default_playbooks() -> list[Playbook]:
-    """The shipped playbooks: critical → contain now, high → revoke task, medium → notify."""
+    """The shipped playbooks: critical → contain now, memory tampering → quarantine the
+    namespace, high → revoke task, medium → notify."""
     pack = resources.files("warrant.response") / "playbooks"
     return [parse_playbook((pack / name).read_text(encoding="utf-8"), f"default/{name}")
-            for name in ("critical.yaml", "high.yaml", "medium.yaml")]
+            for name in ("critical.yaml", "memory.yaml", "high.yaml", "medium.yaml")]

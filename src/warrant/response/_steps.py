@@ -1,7 +1,8 @@
 """Playbook steps: one callable shape, `step(ctx) -> StepOutcome`, raising on failure.
 
-Every containment step only ever adds a revocation, so running, failing or
-repeating any of them can never leave an agent more privileged than before.
+Every containment step only ever adds a revocation or a quarantine, so running,
+failing or repeating any of them can never leave an agent more privileged than
+before.
 `notify` never blocks: the webhook is posted by a background `Notifier`
 (retries with backoff, short timeout), so a dead webhook cannot delay or stop
 containment.
@@ -19,15 +20,20 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from warrant.types import RevocationKind
+from warrant.errors import ConfigError
+from warrant.memory import MemoryGuard, check_namespace
+from warrant.types import RevocationKind, RiskClass
 
 from ._model import Alert, ResponseDomain
 from ._playbooks import Step
+from ._triage import TaskBook
 
 log = logging.getLogger("warrant.response")
 
 #: Called with `(ok, error)` once a webhook delivery finished (or gave up).
 Delivered = Callable[[bool, str | None], None]
+#: The memory guard `quarantine_memory` acts through (`warrant.enforce.GuardedMemory` is one).
+MemoryPort = MemoryGuard
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +54,8 @@ class StepContext:
     notifier: Notifier
     webhook_url: str | None
     on_delivered: Delivered
+    memory: MemoryPort | None = None
+    tasks: TaskBook | None = None
 
     @property
     def reason(self) -> str:
@@ -82,6 +90,68 @@ def kill_switch(ctx: StepContext) -> StepOutcome:
                        contains=True)
 
 
+def narrow(ctx: StepContext) -> StepOutcome:
+    """Cut the task down to its read-only tools.
+
+    The pipeline has no per-tool narrowing check yet (no revocation kind or
+    policy input names a tool class), and a narrowing it does not enforce
+    would leave the agent exactly as privileged as before. So the narrowing is
+    recorded (audited: what stays, what goes) and enforced the only way the
+    pipeline can today: the task's warrant is revoked, read-only tools
+    included. Strictly narrower than asked, never wider.
+    """
+    task = ctx.alert.task_id
+    if not task:
+        return StepOutcome("skipped", "the alert names no task")
+    granted = ctx.tasks.tools_of(task) if ctx.tasks is not None else []
+    keep: list[str] = []
+    drop: list[str] = []
+    for name in granted:
+        tool = ctx.domain.store.get_tool(name)
+        (keep if tool is not None and tool.risk_class is RiskClass.READ_ONLY else drop).append(name)
+    ctx.domain.record_admin("response.narrow", {
+        "agent": ctx.alert.agent, "task_id": task, "keep": keep, "drop": drop,
+        "incident_id": ctx.incident_id, "enforced_as": "revoke_task"})
+    ctx.domain.revoke(RevocationKind.TASK, task, f"{ctx.reason} (narrowed)")
+    return StepOutcome("done", f"task `{task}` narrowed to read-only tools "
+                               f"({', '.join(keep) or 'none'}); enforced by revoking the task "
+                               "until the pipeline checks narrowings", contains=True)
+
+
+def _namespaces(alert: Alert) -> list[str]:
+    named = alert.detail.get("namespace")
+    if isinstance(named, str) and named:
+        return [check_namespace(named)]
+    if alert.agent:
+        # An agent's own namespace is `agent:NAME` (its SPIFFE ID's last segment).
+        return [check_namespace(f"agent:{alert.agent.rstrip('/').rsplit('/', 1)[-1]}")]
+    return []
+
+
+def quarantine_memory(ctx: StepContext) -> StepOutcome:
+    """Stop serving every live item of the namespace (forensic copies are kept).
+
+    Each item goes through the memory guard's own audited `quarantine`; the
+    namespace is the one the alert names, else the agent's own.
+    """
+    namespaces = _namespaces(ctx.alert)
+    if not namespaces:
+        return StepOutcome("skipped", "the alert names no memory namespace and no agent")
+    if ctx.memory is None:
+        raise ConfigError("no memory guard is attached to the response engine "
+                          "(`ResponseEngine(..., memory=GuardedMemory(domain))`)")
+    count = 0
+    for namespace in namespaces:
+        for row in ctx.memory.store.latest_all(namespace):
+            if row.status != "ok":
+                continue  # already quarantined or purged: nothing is served
+            ctx.memory.quarantine(namespace, row.key, by=f"response:{ctx.incident_id}",
+                                  reason=ctx.reason, version=row.version)
+            count += 1
+    return StepOutcome("done", f"{count} memory item(s) in `{'`, `'.join(namespaces)}` "
+                               "quarantined", contains=True)
+
+
 def notify(ctx: StepContext) -> StepOutcome:
     url = ctx.step.url or ctx.webhook_url
     if not url:
@@ -97,7 +167,8 @@ def notify(ctx: StepContext) -> StepOutcome:
 
 
 STEPS: Mapping[str, Callable[[StepContext], StepOutcome]] = {
-    "kill_switch": kill_switch, "notify": notify, "quarantine_agent": quarantine_agent,
+    "kill_switch": kill_switch, "narrow": narrow, "notify": notify,
+    "quarantine_agent": quarantine_agent, "quarantine_memory": quarantine_memory,
     "revoke_task": revoke_task, "suspend_agent": suspend_agent,
 }
 

@@ -10,6 +10,7 @@ step; a human decides the rest.
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -18,9 +19,10 @@ from warrant.store import Incident
 
 from ._model import ResponseDomain
 
-#: Evidence keeps the most recent related records: each inclusion proof costs a
-#: pass over the log's leaf hashes (AuditLog has no batch proof API yet).
+#: Evidence keeps the most recent related records (each with an O(log n) proof).
 MAX_EVIDENCE_RECORDS = 8
+#: Tasks the book remembers; the least recently minted or looked-up go first.
+MAX_TASKS = 50_000
 
 
 class TaskBook:
@@ -28,14 +30,23 @@ class TaskBook:
 
     Fed with `warrant.mint` and `revoke` admin records (primed from the log's
     tail at start), so triage can state a blast radius without new store queries.
+    INVARIANT: at most `max_tasks` tasks are kept (least recently used evicted),
+    so a long-running engine's memory stays bounded however many tasks are minted.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, max_tasks: int = MAX_TASKS) -> None:
+        if max_tasks < 1:
+            raise ValueError("a task book must hold at least one task")
         self._lock = threading.Lock()
-        self._tasks: dict[str, tuple[str, tuple[str, ...]]] = {}
+        self._max = max_tasks
+        self._tasks: OrderedDict[str, tuple[str, tuple[str, ...]]] = OrderedDict()
         # What every task's warrant granted, revoked or not: evidence states what
         # the incident's task could do, even after containment revoked it.
-        self._granted: dict[str, tuple[str, ...]] = {}
+        self._granted: OrderedDict[str, tuple[str, ...]] = OrderedDict()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._granted)
 
     def observe(self, record: AuditRecord) -> None:
         if record.kind != "admin" or not record.detail:
@@ -43,21 +54,32 @@ class TaskBook:
         detail = record.detail
         if record.tool == "warrant.mint" and isinstance(detail.get("task_id"), str):
             tools = tuple(str(t) for t in detail.get("tools") or ())
+            task = str(detail["task_id"])
             with self._lock:
-                self._tasks[str(detail["task_id"])] = (str(detail.get("agent")), tools)
-                self._granted[str(detail["task_id"])] = tools
+                self._tasks[task] = (str(detail.get("agent")), tools)
+                self._granted[task] = tools
+                self._tasks.move_to_end(task)
+                self._granted.move_to_end(task)
+                for book in (self._tasks, self._granted):
+                    while len(book) > self._max:
+                        book.popitem(last=False)
         elif record.tool == "revoke":
             kind, value = detail.get("kind"), str(detail.get("value"))
             with self._lock:
                 if kind == "task":
                     self._tasks.pop(value, None)
                 elif kind == "agent":
-                    self._tasks = {t: v for t, v in self._tasks.items() if v[0] != value}
+                    for task in [t for t, v in self._tasks.items() if v[0] == value]:
+                        del self._tasks[task]
 
     def tools_of(self, task_id: str | None) -> list[str]:
         """The tools the task's warrant granted (also after it was revoked)."""
         with self._lock:
-            return list(self._granted.get(task_id or "", ()))
+            tools = self._granted.get(task_id or "")
+            if tools is None:
+                return []
+            self._granted.move_to_end(task_id or "")  # an incident's task stays remembered
+            return list(tools)
 
     def open_tasks(self, agent: str | None) -> list[str]:
         with self._lock:

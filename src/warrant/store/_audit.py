@@ -1,4 +1,4 @@
-"""SQLite storage for the audit log (`audit_log` and `audit_checkpoints` tables).
+"""SQLite storage for the audit log (`audit_log`, `audit_nodes`, `audit_checkpoints`).
 
 Satisfies `warrant.audit.AuditBackend` structurally; it does not import the
 audit package (layering: leaves import only core). The tables live in the
@@ -8,6 +8,11 @@ nothing else.
 Two connections: one for writes (used by the log's single writer thread and
 by checkpointing, serialised by a lock) and one for reads, so readers never
 wait behind an fsync. WAL mode lets them run at the same time.
+
+`audit_nodes` holds the interior Merkle nodes (perfect subtrees) as they
+complete, written in the same transaction as the leaves they cover, so proofs
+read O(log n) hashes. It was added after the first release: a database without
+it gets the table on open and the log backfills it (see `AuditLog`).
 """
 
 from __future__ import annotations
@@ -27,6 +32,12 @@ CREATE TABLE IF NOT EXISTS audit_log (
     record BLOB NOT NULL,
     leaf_hash BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS audit_nodes (
+    level INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    hash BLOB NOT NULL,
+    PRIMARY KEY (level, idx)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS audit_checkpoints (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     tree_size INTEGER NOT NULL,
@@ -34,6 +45,10 @@ CREATE TABLE IF NOT EXISTS audit_checkpoints (
 );
 """
 _CHUNK = 4096
+#: Keys per `node_hashes` query (SQLite's default host-parameter limit is 999 or more).
+_KEYS_PER_QUERY = 200
+_LEAF_SQL = "INSERT INTO audit_log (seq, record, leaf_hash) VALUES (?, ?, ?)"
+_NODE_SQL = "INSERT INTO audit_nodes (level, idx, hash) VALUES (?, ?, ?)"
 
 
 class SqliteAuditBackend:
@@ -90,18 +105,21 @@ class SqliteAuditBackend:
             # FULL: every commit fsyncs the WAL. OFF: the OS decides when (fast, unsafe).
             self._wconn.execute(f"PRAGMA synchronous={'FULL' if durable else 'OFF'}")
 
-    def _write(self, sql: str, rows: Sequence[tuple[object, ...]]) -> None:
+    def _write(self, statements: Sequence[tuple[str, Sequence[tuple[object, ...]]]]) -> None:
+        """Run `(sql, rows)` statements in one transaction (all or nothing)."""
         with self._wlock:
             conn = self._writer()
             try:
-                if len(rows) == 1:
+                if len(statements) == 1 and len(statements[0][1]) == 1:
                     # One statement is its own transaction in autocommit mode:
                     # just as atomic, and a third of the round trips.
-                    conn.execute(sql, rows[0])
+                    conn.execute(statements[0][0], statements[0][1][0])
                     return
                 conn.execute("BEGIN IMMEDIATE")
                 try:
-                    conn.executemany(sql, rows)
+                    for sql, rows in statements:
+                        if rows:
+                            conn.executemany(sql, rows)
                     conn.execute("COMMIT")
                 except BaseException:
                     if conn.in_transaction:
@@ -113,13 +131,44 @@ class SqliteAuditBackend:
                     hint="check the disk has space and the state directory is writable",
                 ) from None
 
-    def append_batch(self, start_seq: int, entries: Sequence[tuple[bytes, bytes]]) -> None:
+    def append_batch(self, start_seq: int, entries: Sequence[tuple[bytes, bytes]],
+                     nodes: Sequence[tuple[int, int, bytes]] = ()) -> None:
         rows = [(start_seq + i, rec, leaf) for i, (rec, leaf) in enumerate(entries)]
-        self._write("INSERT INTO audit_log (seq, record, leaf_hash) VALUES (?, ?, ?)", rows)
+        self._write([(_LEAF_SQL, rows), (_NODE_SQL, list(nodes))])
+
+    def add_nodes(self, nodes: Sequence[tuple[int, int, bytes]]) -> None:
+        # OR IGNORE: a backfill may race another process writing the same (equal) nodes.
+        sql = "INSERT OR IGNORE INTO audit_nodes (level, idx, hash) VALUES (?, ?, ?)"
+        for i in range(0, len(nodes), _CHUNK):
+            self._write([(sql, list(nodes[i : i + _CHUNK]))])
+
+    def node_count(self) -> int:
+        (n,) = self._read("SELECT COUNT(*) FROM audit_nodes")[0]
+        return int(n)
+
+    def node_hashes(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        found: dict[tuple[int, int], bytes] = {}
+        leaves = [idx for level, idx in keys if level == 0]
+        inner = [(level, idx) for level, idx in keys if level > 0]
+        for i in range(0, len(leaves), _KEYS_PER_QUERY):
+            part = leaves[i : i + _KEYS_PER_QUERY]
+            marks = ",".join("?" * len(part))
+            # Only `?` placeholders are formatted in; every value is a bound parameter.
+            sql = f"SELECT seq, leaf_hash FROM audit_log WHERE seq IN ({marks})"  # noqa: S608
+            found.update(((0, int(seq)), bytes(h)) for seq, h in self._read(sql, tuple(part)))
+        for i in range(0, len(inner), _KEYS_PER_QUERY):
+            part2 = inner[i : i + _KEYS_PER_QUERY]
+            # OR-ed point lookups: SQLite searches the primary key for each one
+            # (a row-value `IN (VALUES ...)` scans the whole table: O(n)).
+            marks = " OR ".join("(level = ? AND idx = ?)" for _ in part2)
+            sql = f"SELECT level, idx, hash FROM audit_nodes WHERE {marks}"  # noqa: S608 - placeholders only
+            params = tuple(x for key in part2 for x in key)
+            found.update(((int(lv), int(ix)), bytes(h)) for lv, ix, h in self._read(sql, params))
+        return found
 
     def add_checkpoint(self, tree_size: int, note: str) -> None:
         self._write(
-            "INSERT INTO audit_checkpoints (tree_size, note) VALUES (?, ?)", [(tree_size, note)]
+            [("INSERT INTO audit_checkpoints (tree_size, note) VALUES (?, ?)", [(tree_size, note)])]
         )
 
     def _read(self, sql: str, params: tuple[object, ...] = ()) -> list[Any]:
