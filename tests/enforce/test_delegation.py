@@ -97,6 +97,7 @@ def test_a_sub_agent_acts_only_within_the_warrant_its_orchestrator_handed_over(
     assert list(_admin(domain, "delegation.sent")[-1]["delegated_tools"]) == ["search"]  # type: ignore[call-overload]
 
 
+@pytest.mark.claim("delegation.signed-hops")
 def test_a_hop_the_delegator_did_not_sign_is_denied(guard: Guard,
                                                      tools: dict[str, object]) -> None:
     domain = guard.domain
@@ -145,6 +146,7 @@ def test_a_signed_hop_cannot_be_lifted_onto_another_warrant(domain: TrustDomain)
         second.append_third_party(signer, block)
 
 
+@pytest.mark.claim("delegation.signed-hops")
 def test_suspending_the_orchestrator_stops_its_sub_agents(guard: Guard,
                                                           tools: dict[str, object]) -> None:
     domain = guard.domain
@@ -179,6 +181,7 @@ def test_rotating_the_delegators_key_invalidates_what_it_signed(guard: Guard,
 # -- the confused deputy --------------------------------------------------------------
 
 
+@pytest.mark.claim("delegation.confused-deputy")
 def test_a_low_privilege_agent_cannot_get_a_high_privilege_one_to_pay(
         guard: Guard, tools: dict[str, object]) -> None:
     domain = guard.domain
@@ -244,12 +247,14 @@ def _refused(guard: Guard, envelope: Envelope | dict[str, object], body: object,
     return refused.value
 
 
+@pytest.mark.claim("delegation.sealed-messages")
 def test_a_replayed_envelope_is_refused(guard: Guard, pair: tuple[GuardSession, Agent]) -> None:
     envelope = pair[0].seal("researcher", "once")
     guard.receive(envelope, "once", recipient="researcher")
     assert _refused(guard, envelope, "once").reason == "delegation.replay"
 
 
+@pytest.mark.claim("delegation.sealed-messages")
 def test_a_tampered_body_or_a_wrong_recipient_is_refused(
         guard: Guard, pair: tuple[GuardSession, Agent]) -> None:
     _register(guard.domain, "auditor")

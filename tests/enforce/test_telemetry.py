@@ -17,7 +17,7 @@ from opentelemetry.trace import format_span_id, format_trace_id
 
 from tests.conftest import AgentKit, make_agent
 from warrant.enforce import Pipeline, TrustDomain, current_traceparent, instrument
-from warrant.types import Effect
+from warrant.types import Effect, ToolCall
 
 
 @dataclass
@@ -189,3 +189,39 @@ def test_without_telemetry_configured_records_carry_no_trace(
     detail = domain.audit.get(decision.audit_seq).record.detail or {}
     assert "trace_id" not in detail
     assert current_traceparent() is None
+
+
+def test_a_sub_agent_handed_work_in_a_sealed_message_joins_the_orchestrators_trace(
+        telemetry: Telemetry, domain: TrustDomain) -> None:
+    from warrant import warrants
+    from warrant.enforce import Envelope, Guard, GuardSession
+    from warrant.errors import InvalidEnvelope
+
+    guard = Guard(domain)
+    orchestrator = make_agent(domain, "orchestrator", tools=("read_file",))
+    helper = make_agent(domain, "helper", tools=("read_file",))
+    orchestrator.warrant = domain.mint(agent="orchestrator", task="t", max_depth=1,
+                                       tools=[warrants.parse_tool_spec("read_file")])[1]
+    sender = GuardSession(guard, credential=orchestrator.credential,
+                          warrant=orchestrator.warrant, agent_key=orchestrator.key)
+    tracer = telemetry.tracer_provider.get_tracer("agent")
+    with tracer.start_as_current_span("orchestrator turn") as parent:
+        envelope = sender.seal("helper", "summarise a", delegate=[
+            warrants.parse_tool_spec("read_file")])
+    assert envelope.traceparent is not None
+    message = guard.receive(Envelope.from_json(envelope.to_json()), "summarise a",
+                            recipient="helper")
+    assert message.delegated is not None
+    with guard.session(credential=helper.credential, warrant=message.delegated,
+                       agent_key=helper.key, traceparent=message.traceparent) as session:
+        session.check(ToolCall(tool="read_file", arguments={"path": "a"}))
+    [span] = telemetry.finished()
+    assert span.context is not None and span.parent is not None
+    assert span.context.trace_id == parent.get_span_context().trace_id
+    # The trace context is sealed: moving the message to another trace is tampering.
+    other = Envelope(seal=envelope.seal, credential=envelope.credential,
+                     warrant=envelope.warrant, delegated=envelope.delegated,
+                     traceparent="00-" + "1" * 32 + "-" + "2" * 16 + "-01")
+    with pytest.raises(InvalidEnvelope) as refused:
+        guard.receive(other, "summarise a", recipient="helper")
+    assert refused.value.reason == "delegation.tampered"

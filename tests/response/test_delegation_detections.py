@@ -67,6 +67,7 @@ def test_a_new_pair_is_reported_only_after_the_usual_pairs_are_learned() -> None
     assert [a.agent for a in alerts] == [B]
 
 
+@pytest.mark.claim("delegation.sealed-messages")
 def test_a_compromised_orchestrator_handing_over_a_widened_warrant_is_contained(
         domain: TrustDomain, engine: ResponseEngine, watch: Watch) -> None:
     guard = Guard(domain)

@@ -231,7 +231,8 @@ class GuardedExecutor(AgentExecutor):
         with ExitStack() as stack:
             if message.delegated is not None:
                 session = stack.enter_context(self._guard.session(
-                    credential=credential, warrant=message.delegated, agent_key=self._key))
+                    credential=credential, warrant=message.delegated, agent_key=self._key,
+                    traceparent=message.traceparent))
             elif self._warrant is not None:
                 session = stack.enter_context(self._guard.session(
                     credential=credential, warrant=_value(self._warrant), agent_key=self._key))

@@ -107,9 +107,12 @@ class Guard:
                                                 warrant=warrant, proof=proof))
 
     @contextmanager
-    def session(self, *, credential: str, warrant: str,
-                agent_key: Ed25519PrivateKey) -> Iterator[GuardSession]:
-        session = GuardSession(self, credential=credential, warrant=warrant, agent_key=agent_key)
+    def session(self, *, credential: str, warrant: str, agent_key: Ed25519PrivateKey,
+                traceparent: str | None = None) -> Iterator[GuardSession]:
+        """An agent's session on one task. `traceparent` joins every decision to a
+        caller's trace (e.g. `message.traceparent` of the message that handed it work)."""
+        session = GuardSession(self, credential=credential, warrant=warrant, agent_key=agent_key,
+                               traceparent=traceparent)
         token = _current.set(session)
         try:
             yield session
@@ -173,7 +176,7 @@ class GuardSession:
     """An authenticated agent working on one task, in this process."""
 
     def __init__(self, guard: Guard, *, credential: str, warrant: str,
-                 agent_key: Ed25519PrivateKey):
+                 agent_key: Ed25519PrivateKey, traceparent: str | None = None):
         self.guard = guard
         self.warrant = warrant
         self.credential_token = credential
@@ -183,6 +186,9 @@ class GuardSession:
         # The warrant of the agent whose message this session is acting on, if any.
         self._requester: contextvars.ContextVar[str | None] = contextvars.ContextVar(
             "warrant_requester", default=None)
+        # The trace the calls join: the session's own, or a message's while acting for it.
+        self._trace: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+            "warrant_trace", default=traceparent)
         domain = guard.domain
         now = time.time()
         # Prove possession once, bound to this credential and this warrant.
@@ -201,7 +207,8 @@ class GuardSession:
     def check(self, call: ToolCall) -> Decision:
         self.last_decision = self.guard.pipeline.decide(
             CallRequest(call=call, credential=self.credential_token, warrant=self.warrant,
-                        requester_warrant=self._requester.get()),
+                        requester_warrant=self._requester.get(),
+                        traceparent=self._trace.get()),
             session_credential=self.credential)
         return self.last_decision
 
@@ -232,9 +239,11 @@ class GuardSession:
             self.guard.pipeline.ledgers.observe(task_id, message_source(message.sender),
                                                 message.body)
         token = self._requester.set(message.requester_warrant)
+        trace = self._trace.set(message.traceparent or self._trace.get())
         try:
             yield self
         finally:
+            self._trace.reset(trace)
             self._requester.reset(token)
 
     def check_answer(self, text: str) -> Decision:

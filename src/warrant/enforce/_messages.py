@@ -31,10 +31,12 @@ from warrant.types import AgentStatus, canonical_json, sha256_hex
 
 from ._delegation import ChainVerifier
 from ._domain import TrustDomain
+from ._telemetry import current_traceparent
 
 #: Default lifetime of an envelope: a message is acted on promptly or not at all.
 DEFAULT_ENVELOPE_TTL_SECONDS = 300
-_FIELDS = ("seal", "credential", "warrant", "delegated")
+_FIELDS = ("seal", "credential", "warrant", "delegated", "traceparent")
+_OPTIONAL = frozenset({"delegated", "traceparent"})
 _MAX_FIELD_CHARS = 64 * 1024
 
 
@@ -46,11 +48,15 @@ class Envelope:
     credential: str
     warrant: str
     delegated: str | None = None
+    #: The sender's W3C trace context (sealed): the recipient's decisions join its trace.
+    traceparent: str | None = None
 
     def to_json(self) -> dict[str, str]:
         data = {"seal": self.seal, "credential": self.credential, "warrant": self.warrant}
         if self.delegated is not None:
             data["delegated"] = self.delegated
+        if self.traceparent is not None:
+            data["traceparent"] = self.traceparent
         return data
 
     @classmethod
@@ -65,14 +71,14 @@ class Envelope:
                                   reason="delegation.malformed")
         for name in _FIELDS:
             value = data.get(name)
-            required = name != "delegated"
+            required = name not in _OPTIONAL
             if (value is None and required) or (value is not None and (
                     not isinstance(value, str) or not value or len(value) > _MAX_FIELD_CHARS)):
                 raise InvalidEnvelope(f"the envelope's `{name}` must be a non-empty string of at "
                                       f"most {_MAX_FIELD_CHARS} characters",
                                       reason="delegation.malformed")
         return cls(seal=data["seal"], credential=data["credential"], warrant=data["warrant"],
-                   delegated=data.get("delegated"))
+                   delegated=data.get("delegated"), traceparent=data.get("traceparent"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +98,8 @@ class InboundMessage:
     #: Delegation depth of what the recipient may act under (0: not delegated).
     depth: int
     audit_seq: int
+    #: The sender's trace context: calls made on this message join the sender's trace.
+    traceparent: str | None = None
 
 
 def message_source(sender: str) -> str:
@@ -135,17 +143,19 @@ def seal_message(domain: TrustDomain, *, agent_key: Ed25519PrivateKey,
             warrant, domain.public_key, domain=domain.domain, now=now, tools=delegate,
             holder=target.agent_id, expires_at=expires, signer=agent_key)
     digest = body_digest(body)
+    traceparent = current_traceparent()
     seal = identity.seal_envelope(
         agent_key, sender=credential.agent_id, credential_token=credential_token,
         recipient=target.agent_id, task_id=current.task_id, warrant_token=warrant,
         delegated_token=delegated, body_digest=digest, now=time.time(),
-        ttl_seconds=ttl_seconds)
+        ttl_seconds=ttl_seconds, traceparent=traceparent)
     detail: dict[str, Any] = {"sender": credential.agent_id, "recipient": target.agent_id,
                               "task_id": current.task_id, "body_digest": digest}
     if delegated is not None:
         detail["delegated_tools"] = [g.name for g in delegate or ()]
     domain.record_admin("delegation.sent", detail)
-    return Envelope(seal=seal, credential=credential_token, warrant=warrant, delegated=delegated)
+    return Envelope(seal=seal, credential=credential_token, warrant=warrant, delegated=delegated,
+                    traceparent=traceparent)
 
 
 def receive_message(domain: TrustDomain, envelope: Envelope | Mapping[str, Any], body: Any,
@@ -181,7 +191,8 @@ def _open(domain: TrustDomain, raw: Envelope | Mapping[str, Any], body: Any,
     claims = identity.open_envelope(
         envelope.seal, credential=sender, recipient=target.agent_id,
         warrant_token=envelope.warrant, delegated_token=envelope.delegated,
-        body_digest=body_digest(body), now=now, replay_guard=replay_guard)
+        body_digest=body_digest(body), now=now, replay_guard=replay_guard,
+        traceparent=envelope.traceparent)
     try:
         return _authorised(domain, envelope, body, sender, claims, target.agent_id, now)
     except InvalidEnvelope as exc:
@@ -213,7 +224,8 @@ def _authorised(domain: TrustDomain, envelope: Envelope, body: Any,
     return InboundMessage(
         message_id=claims.message_id, sender=sender.agent_id, recipient=recipient,
         task_id=warrant.task_id, sender_chain=warrant.principal_chain, body=body,
-        requester_warrant=envelope.warrant, delegated=delegated, depth=depth, audit_seq=0)
+        requester_warrant=envelope.warrant, delegated=delegated, depth=depth, audit_seq=0,
+        traceparent=envelope.traceparent)
 
 
 def _agent_id(domain: TrustDomain, name_or_id: str) -> str:

@@ -56,8 +56,14 @@ def seal_envelope(
     now: float,
     ttl_seconds: int,
     message_id: str | None = None,
+    traceparent: str | None = None,
 ) -> str:
-    """Sign a message header with the sending agent's key."""
+    """Sign a message header with the sending agent's key.
+
+    `traceparent` (the sender's W3C trace context) is sealed too, so the
+    recipient's decisions join the sender's trace and nobody in between can
+    move them to another.
+    """
     if not 1 <= ttl_seconds <= MAX_ENVELOPE_TTL_SECONDS:
         raise InvalidEnvelope(f"envelope lifetime `{ttl_seconds}` s is outside 1..."
                               f"{MAX_ENVELOPE_TTL_SECONDS} s", reason="delegation.invalid")
@@ -72,6 +78,7 @@ def seal_envelope(
         "wth": token_digest(warrant_token),
         "dth": token_digest(delegated_token) if delegated_token else "",
         "body": body_digest,
+        "tp": traceparent or "",
     }
     return jwt.encode(claims, agent_key, algorithm="EdDSA", headers={"typ": ENVELOPE_TYPE})
 
@@ -86,6 +93,7 @@ def open_envelope(
     body_digest: str,
     now: float,
     replay_guard: ReplayGuard,
+    traceparent: str | None = None,
 ) -> SealClaims:
     """Check the seal was made by the credential's key for exactly this message, once.
 
@@ -118,11 +126,12 @@ def open_envelope(
         "wth": token_digest(warrant_token),
         "dth": token_digest(delegated_token) if delegated_token else "",
         "body": body_digest,
+        "tp": traceparent or "",
     }
     for claim, value in expected.items():
-        if claims.get(claim) != value:
+        if claims.get(claim, "") != value:
             what = {"wth": "sender's warrant", "dth": "handed-over warrant",
-                    "body": "message body"}[claim]
+                    "body": "message body", "tp": "trace context"}[claim]
             raise InvalidEnvelope(f"the {what} does not match the envelope's seal",
                                   reason="delegation.tampered")
     iat, exp = claims.get("iat"), claims.get("exp")
