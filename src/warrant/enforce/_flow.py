@@ -6,24 +6,32 @@ results are observed into it after each allowed call runs
 through it. The trace's labels reach Cedar in `context.labels`; the default
 pack's flow rules decide with them (see `policy/pack/flow.cedar`).
 
-Fail closed: a ledger that is new to this process while the task already made
-calls (a restarted gateway), that overflowed, or
-that was evicted cannot vouch for anything, so its traces say
-`ledger-incomplete`; a detector that crashes flags the whole text it was given.
+Every observed result is also appended to the store (`observations`), so a
+ledger new to this process — a restarted gateway, the next one-shot Claude Code
+hook process, a session evicted to bound memory — is rebuilt by replaying them
+in order.
+
+Fail closed: a rebuilt ledger that has fewer observations than the task made
+calls (a result that was never recorded, or one too large to keep), or that
+overflowed, cannot vouch for anything, so its traces say `ledger-incomplete`;
+a detector that crashes flags the whole text it was given.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
 from warrant import flow, scanners
 from warrant.config import DomainConfig
+from warrant.errors import StoreError
 from warrant.store import StateStore
-from warrant.types import Effect
+from warrant.types import Effect, canonical_json
 
 from ._context import CallContext
 
@@ -32,7 +40,11 @@ log = logging.getLogger("warrant.flow")
 #: Sessions kept per process; the least recently used beyond this is dropped
 #: (and a later call of that task is traced as `ledger-incomplete`).
 MAX_SESSIONS = 1024
-_MAX_FORGOTTEN = 65_536
+#: How long observed results are kept for rebuilding ledgers (no warrant lives longer).
+RETENTION_SECONDS = 24 * 3600
+#: Results larger than this are not kept: a ledger rebuilt without them is incomplete.
+MAX_KEPT_RESULT_CHARS = 4 * 1024 * 1024
+_TOO_LARGE = ""  # the payload of a result that was observed but not kept
 
 
 class SessionLedgers:
@@ -40,7 +52,8 @@ class SessionLedgers:
 
     def __init__(self, store: StateStore, config: DomainConfig,
                  find_spans: flow.SpanFinder | None = None, *,
-                 observes_results: bool = True, max_sessions: int = MAX_SESSIONS):
+                 observes_results: bool = True, max_sessions: int = MAX_SESSIONS,
+                 persist: bool = True):
         self._store = store
         #: False for one-shot PEPs that never see results (a pre-tool-use hook,
         #: `warrant check`): their ledgers hold only the user's instruction, so
@@ -50,8 +63,9 @@ class SessionLedgers:
         self._secret = frozenset(config.flow_secret_tools)
         self._find_spans = find_spans
         self._max = max_sessions
+        #: Observations go to the store too, and ledgers new to this process replay them.
+        self.persist = persist
         self._ledgers: OrderedDict[str, flow.Ledger] = OrderedDict()
-        self._forgotten: OrderedDict[str, None] = OrderedDict()
         self._lock = threading.Lock()
 
     def ledger(self, task_id: str) -> flow.Ledger:
@@ -60,22 +74,28 @@ class SessionLedgers:
             if found is not None:
                 self._ledgers.move_to_end(task_id)
                 return found
-            ledger = flow.Ledger()
-            instruction = self._store.get_instruction(task_id)
-            if instruction:
-                ledger.add_instruction(instruction)
-            if task_id in self._forgotten:
-                ledger.mark_incomplete("this session's ledger was dropped to bound memory")
-            elif self.observes_results and self._store.budget_used(task_id) > 0:
-                ledger.mark_incomplete(
-                    "this task made calls this process did not see (its ledger starts empty)")
+            ledger = self._rebuild(task_id)
             self._ledgers[task_id] = ledger
             while len(self._ledgers) > self._max:
-                old, _ = self._ledgers.popitem(last=False)
-                self._forgotten[old] = None
-                while len(self._forgotten) > _MAX_FORGOTTEN:
-                    self._forgotten.popitem(last=False)
+                self._ledgers.popitem(last=False)  # rebuilt from the store when needed again
             return ledger
+
+    def _rebuild(self, task_id: str) -> flow.Ledger:
+        """The task's ledger from its instruction and every observation kept in the store."""
+        ledger = flow.Ledger()
+        instruction = self._store.get_instruction(task_id)
+        if instruction:
+            ledger.add_instruction(instruction)
+        seen = self._store.observations.list(task_id) if self.persist else []
+        for observation in seen:
+            if observation.payload == _TOO_LARGE:
+                ledger.mark_incomplete(f"a result of `{observation.tool}` was too large to keep")
+            elif observation.payload is not None:
+                self._index(ledger, observation.tool, json.loads(observation.payload))
+        if self.observes_results and self._store.budget_used(task_id) > len(seen):
+            ledger.mark_incomplete(
+                "this task made calls whose results this process has not seen")
+        return ledger
 
     def provenance(self, qualified: str) -> flow.Provenance:
         """Labels for results of `qualified` (`server/tool` or `tool`), from the config."""
@@ -95,12 +115,41 @@ class SessionLedgers:
         """
         ledger = self.ledger(task_id)
         with self._lock:  # one writer at a time per process keeps each ledger consistent
+            flagged = self._index(ledger, tool, result)
+        self._keep(task_id, tool, result)
+        return flagged
+
+    def note_no_result(self, task_id: str, tool: str) -> None:
+        """An allowed call ran but returned nothing to index (it failed): count it."""
+        self._keep(task_id, tool, None)
+
+    def _index(self, ledger: flow.Ledger, tool: str, result: Any) -> int:
+        try:
+            return ledger.observe(result, self.provenance(tool), self._find_spans)
+        except Exception as exc:
+            log.exception("could not index a result of %s", tool)
+            ledger.mark_incomplete(f"a result of `{tool}` could not be indexed: {exc}")
+            return 0
+
+    def _keep(self, task_id: str, tool: str, result: Any) -> None:
+        if not self.persist:
+            return
+        payload: str | None = None
+        if result is not None:
             try:
-                return ledger.observe(result, self.provenance(tool), self._find_spans)
-            except Exception as exc:
-                log.exception("could not index a result of %s", tool)
-                ledger.mark_incomplete(f"a result of `{tool}` could not be indexed: {exc}")
-                return 0
+                payload = canonical_json(result).decode()
+            except (TypeError, ValueError):
+                payload = json.dumps(repr(result))
+            if len(payload) > MAX_KEPT_RESULT_CHARS:
+                payload = _TOO_LARGE
+        now = time.time()
+        try:
+            self._store.observations.append(task_id, tool, payload, now=now,
+                                            expires_at=now + RETENTION_SECONDS)
+        except StoreError:
+            # Another process rebuilding this ledger will count one observation too
+            # few and mark it incomplete: fail closed there, keep serving here.
+            log.exception("could not keep a result of %s for other processes", tool)
 
 
 class TraceDataFlow:

@@ -226,8 +226,11 @@ class Pipeline:
         """
         with outcome_span(decision, ok=ok) as span:
             flagged = 0
-            if ok and decision.task_id and decision.effect is Effect.ALLOW:
-                flagged = self.ledgers.observe(decision.task_id, decision.tool, result)
+            if decision.task_id and decision.effect is Effect.ALLOW:
+                if ok:
+                    flagged = self.ledgers.observe(decision.task_id, decision.tool, result)
+                else:
+                    self.ledgers.note_no_result(decision.task_id, decision.tool)
             result_bytes = canonical_json(_jsonable(result))
             outcome: dict[str, Any] = {
                 "status": "ok" if ok else "error",

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from warrant.types import AgentRecord, RevocationKind, ToolInfo
 
 from ._approvals import Approval
+from ._observations import Observation
 
 
 class ApprovalStore(Protocol):
@@ -28,11 +29,22 @@ class ApprovalStore(Protocol):
     def list(self, *, pending_only: bool, now: float) -> list[Approval]: ...
 
 
+class ObservationStore(Protocol):
+    """What each task's agent has seen; see `_observations`."""
+
+    def append(self, task_id: str, tool: str, payload: str | None, *, now: float,
+               expires_at: float) -> int: ...
+    def list(self, task_id: str) -> list[Observation]: ...
+    def purge_expired(self, now: float) -> int: ...
+
+
 class StateStore(Protocol):
     """Agents, credentials, revocations, the tool catalogue, budgets, nonces, approvals."""
 
     @property
     def approvals(self) -> ApprovalStore: ...
+    @property
+    def observations(self) -> ObservationStore: ...
 
     def close(self) -> None: ...
 

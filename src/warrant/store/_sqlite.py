@@ -22,6 +22,7 @@ from warrant.errors import IdentityError, StoreError
 from warrant.types import AgentRecord, AgentStatus, RevocationKind, RiskClass, ToolInfo
 
 from ._approvals import APPROVALS_SCHEMA, SqliteApprovals
+from ._observations import OBSERVATIONS_SCHEMA, SqliteObservations
 from ._transaction import transaction
 
 SCHEMA_VERSION = 1
@@ -110,16 +111,22 @@ class SqliteStore:
                 f"{row[0] if row else 'none'}, expected {SCHEMA_VERSION}")
         try:
             # Tables added within schema version 1 are created when missing.
-            self._conn.executescript(_SCHEMA + APPROVALS_SCHEMA)
+            self._conn.executescript(_SCHEMA + APPROVALS_SCHEMA + OBSERVATIONS_SCHEMA)
         except sqlite3.Error as exc:
             self._conn.close()
             raise StoreError(f"state database `{path}` could not be prepared: {exc}") from exc
         self._approvals = SqliteApprovals(self._conn, self._lock)
+        self._observations = SqliteObservations(self._conn, self._lock)
 
     @property
     def approvals(self) -> SqliteApprovals:
         """Held calls waiting for a human (see `_approvals`)."""
         return self._approvals
+
+    @property
+    def observations(self) -> SqliteObservations:
+        """What each task's agent has seen, for ledgers rebuilt in another process."""
+        return self._observations
 
     def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
         return transaction(self._conn, self._lock, "state database")
