@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from click.testing import CliRunner
 
+from warrant import identity
 from warrant.cli._memory_cmds import memory_group
 from warrant.enforce import TrustDomain
 
@@ -31,3 +33,23 @@ def test_put_get_history_rollback_and_purge_from_the_command_line(
     assert run("purge", "agent:billing", "limit", "--by", "user:alice") == {
         "namespace": "agent:billing", "key": "limit", "purged": 3}
     assert run("list", "--agent", "billing", "agent:billing") == []
+
+
+def test_put_signs_with_a_key_file_and_refuses_a_key_that_is_not_the_agents(
+        memory_domain: TrustDomain, tmp_path: Path) -> None:
+    own = identity.generate_key()
+    memory_domain.register_agent("enrolled", owner="finance", purpose="brings its own key",
+                                 public_key=own.public_key())
+    good, wrong = tmp_path / "own.pem", tmp_path / "wrong.pem"
+    identity.write_private_key(good, own)
+    identity.write_private_key(wrong, identity.generate_key())
+    home = str(memory_domain.home)
+    runner = CliRunner()
+    args = ["put", "--agent", "enrolled", "agent:enrolled", "k", '"v"', "--home", home, "--json"]
+
+    refused = runner.invoke(memory_group, [*args, "--key-file", str(wrong)])
+    assert refused.exit_code != 0
+    assert "registered key" in str(refused.exception or refused.output)
+    stored = runner.invoke(memory_group, [*args, "--key-file", str(good)])
+    assert stored.exit_code == 0, stored.output
+    assert json.loads(stored.output)["provenance"]["key_kind"] == "agent"

@@ -1,8 +1,10 @@
 """`warrant memory put|get|list|history|rollback|quarantine|purge`: the guarded memory store.
 
 `put`, `get` and `list` act as an agent (`--agent`) and go through policy like any
-agent would; `history`, `rollback`, `quarantine` and `purge` are operator actions,
-recorded in the audit log with the person named by `--by`.
+agent would; `put` signs with the agent's own key (the key file Warrant generated,
+or `--key-file`). `history`, `rollback`, `quarantine` and `purge` are operator
+actions, recorded in the audit log with the person named by `--by`; a rollback is
+signed with the domain key, labelled `domain` (a person has no key pair).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 
 import click
 
+from warrant import identity
 from warrant.enforce import GuardedMemory
 from warrant.memory import MemoryGuardError
 
@@ -50,19 +53,25 @@ def memory_group() -> None:
 @click.option("--untrusted", is_flag=True, help="The content came from a tool result.")
 @click.option("--source", default="", help="The tool the content came from.")
 @click.option("--task", "task_id", default="", help="The task id the write is for.")
+@click.option("--key-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="The agent's private key (PEM), when Warrant did not "
+                                 "generate it.")
 @home_option
 @json_option
 @click.argument("namespace")
 @click.argument("key")
 @click.argument("content")
-def memory_put(agent: str, untrusted: bool, source: str, task_id: str, home: Path | None,
-               as_json: bool, namespace: str, key: str, content: str) -> None:
+def memory_put(agent: str, untrusted: bool, source: str, task_id: str, key_file: Path | None,
+               home: Path | None, as_json: bool, namespace: str, key: str,
+               content: str) -> None:
     """Store CONTENT (JSON, else a plain string) as a new version of KEY in NAMESPACE."""
     try:
         value = json.loads(content)
     except ValueError:
         value = content
     with opened(home) as domain, GuardedMemory(domain) as memory:
+        if key_file is not None:
+            memory.use_agent_key(agent, identity.read_private_key(key_file))
         item = memory.put(agent, namespace, key, value, task_id=task_id, source=source,
                           trust="untrusted" if untrusted else "trusted")
     emit(item.to_json(), as_json, lambda: click.echo(

@@ -3,46 +3,189 @@
 `warrant.memory` is a leaf that knows nothing of the domain; this module plugs
 in what it needs:
 
-- the domain's Ed25519 key signs items (with a memory-only signing context);
-- each item version's digest is appended to the domain's audit log as an
-  `event` record (`tool` = `memory.write|delete|rollback`, no content), and
-  reads look it up by seq — the log lives in `state.db`, the data in
-  `memory.db`, so hashes and data are kept apart;
+- each agent signs its items with its OWN registered key (its key file when
+  Warrant generated it, or a key handed to `use_agent_key`); a write whose key is
+  not the agent's registered key is denied. Operators (`user:NAME`, e.g. a
+  rollback from the CLI) have no key pair: the domain key signs, labelled `domain`;
+- each item version's digest, signer and signer's public key are appended to the
+  domain's audit log as an `event` record (`tool` = `memory.write|delete|rollback`,
+  no content), and reads look it up by seq — the log lives in `state.db`, the
+  data in `memory.db`, so hashes and data are kept apart, and a key rotated later
+  still verifies the items it signed;
 - Cedar decides `memory_read` / `memory_write` on `Warrant::MemoryNamespace`;
 - `warrant.scanners` looks for injected instructions in untrusted content;
 - integrity failures, refusals and operator actions are admin records.
 
-Later: the MCP gateway will put the same guard in front of the published
-`@modelcontextprotocol/server-memory` server; `GuardedMemory` is the Python store.
+The MCP gateway puts the same guard in front of the published
+`@modelcontextprotocol/server-memory` server (`warrant.gateway`); `GuardedMemory`
+is also the Python store.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import sqlite3
+import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Literal
 
-from warrant import audit, policy, scanners
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from warrant import audit, identity, policy, scanners
 from warrant.errors import WarrantError
 from warrant.memory import (
     Ed25519Signer,
     LoggedHash,
     MemoryDenied,
     MemoryGuard,
+    MemoryIntegrityError,
     SqliteMemoryStore,
     TtlPolicy,
 )
-from warrant.types import AgentStatus, Effect
+from warrant.types import AgentRecord, AgentStatus, Effect, sha256_hex
 
-from ._domain import TrustDomain
+from ._domain import STATE_DB, TrustDomain
 
 MEMORY_DB = "memory.db"
 _MEMORY_TOOL = "memory."
 _BLOCKING = frozenset({scanners.Severity.HIGH, scanners.Severity.CRITICAL})
 _CACHE_MAX = 4096
+
+
+class _Agents:
+    """Agent records, re-read whenever `state.db` changed since the last look.
+
+    `PRAGMA data_version` on a private connection changes whenever any other
+    connection commits to the file, so a retirement or key rotation (by this
+    process or any other) is seen on the next call, at the price of one pragma
+    instead of a query, a row parse and two regexes. Without a SQLite state
+    file every call reads the store.
+    """
+
+    def __init__(self, domain: TrustDomain) -> None:
+        self._domain = domain
+        self._lock = threading.Lock()
+        self._records: dict[str, AgentRecord] = {}
+        self._ids: dict[str, str] = {}
+        self._version: int | None = None
+        self._conn: sqlite3.Connection | None = None
+        path = domain.home / STATE_DB
+        if path.exists():
+            with contextlib.suppress(sqlite3.Error):
+                self._conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True,
+                                             check_same_thread=False, isolation_level=None)
+
+    def get(self, name_or_id: str) -> AgentRecord:
+        # A name's SPIFFE id never changes: look it up by id (no name check per call).
+        name_or_id = self._ids.get(name_or_id, name_or_id)
+        with self._lock:
+            version = self._data_version()
+            if version is None or version != self._version:
+                self._records.clear()
+                self._version = version
+            record = self._records.get(name_or_id)
+        if record is None:
+            # Read after the version above: a commit in between is seen next time.
+            record = self._domain.agent(name_or_id)
+            with self._lock:
+                if version is not None and self._version == version:
+                    if len(self._records) >= _CACHE_MAX:
+                        self._records.clear()
+                    self._records[record.agent_id] = record
+                if len(self._ids) < _CACHE_MAX:
+                    self._ids[name_or_id] = record.agent_id
+        return record
+
+    def just_checked(self, agent_id: str) -> AgentRecord:
+        """The record the last `get` of this agent returned (else a fresh `get`).
+
+        For the step right after an authorisation in the same call (the signer
+        check of a write): the record was current when the call was authorised.
+        """
+        with self._lock:
+            record = self._records.get(agent_id)
+        return record if record is not None else self.get(agent_id)
+
+    def _data_version(self) -> int | None:
+        if self._conn is None:
+            return None
+        try:
+            return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+        except sqlite3.Error:
+            return None  # cannot tell: read the store every time
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+
+
+class _Keys:
+    """Which key signs for whom (`SignerFor`) and which logged keys are acceptable (`VouchKey`)."""
+
+    def __init__(self, domain: TrustDomain, agents: _Agents,
+                 agent_keys: Mapping[str, Ed25519PrivateKey]) -> None:
+        self._domain = domain
+        self._agents = agents
+        self._given: dict[str, Ed25519Signer] = {}
+        self._from_file: dict[str, Ed25519Signer] = {}
+        self._domain_public = identity.raw_public(domain.public_key)
+        for agent, key in agent_keys.items():
+            self.use(agent, key)
+
+    def use(self, agent: str, private_key: Ed25519PrivateKey) -> None:
+        record = self._agents.get(agent)
+        signer = Ed25519Signer(private_key, principal=record.agent_id)
+        if signer.public_key != record.public_key:
+            raise MemoryDenied(f"that key is not the registered key of `{record.agent_id}`")
+        self._given[record.agent_id] = signer
+
+    def signer(self, principal: str) -> Ed25519Signer:
+        if not principal.startswith("spiffe://"):
+            if not principal.startswith("user:") or len(principal) < 6:
+                raise MemoryDenied(f"`{principal[:80]}` has no memory signing key",
+                                   hint="operators act as `user:NAME`; agents by name or id")
+            # A person has no key pair of their own: the domain signs, labelled as such.
+            return Ed25519Signer(self._domain.keys.signing_key, principal=principal,
+                                 kind="domain")
+        # Called right after `authorize` admitted this agent in the same write.
+        record = self._agents.just_checked(principal)
+        for source in (self._given, self._from_file):
+            found = source.get(record.agent_id)
+            if found is not None and found.public_key == record.public_key:
+                return found
+        try:  # a key Warrant generated (and perhaps rotated): read it again
+            key = self._domain.agent_key(record.name)
+        except WarrantError as exc:
+            raise MemoryDenied(f"`{record.agent_id}` has no signing key here",
+                               detail=exc.message,
+                               hint="give GuardedMemory the agent's private key "
+                                    "(agent_keys= or use_agent_key)") from None
+        signer = Ed25519Signer(key, principal=record.agent_id)
+        if signer.public_key != record.public_key:
+            raise MemoryDenied(f"the key file of `{record.agent_id}` is not its registered key")
+        self._from_file[record.agent_id] = signer
+        return signer
+
+    def vouch(self, principal: str, kind: Literal["agent", "domain"], public_key: bytes) -> None:
+        match kind:
+            case "domain":  # only for people, and only the domain's own key
+                if principal.startswith("spiffe://") or public_key != self._domain_public:
+                    raise MemoryIntegrityError(
+                        f"`{principal[:80]}` cannot sign with the domain key")
+            case "agent":
+                # The log recorded this key when the agent wrote, after checking it was
+                # the agent's registered key then; a later rotation does not undo that.
+                # The agent must still be one of this domain's.
+                try:
+                    self._agents.get(principal)
+                except WarrantError:
+                    raise MemoryIntegrityError(
+                        f"`{principal[:80]}` is not an agent of this domain") from None
 
 
 class _AuditHashes:
@@ -65,7 +208,8 @@ class _AuditHashes:
             task_id=entry.task_id or None, tool=_MEMORY_TOOL + entry.op,
             argument_digest=entry.digest,
             detail={"namespace": entry.namespace, "key": entry.key, "version": entry.version,
-                    "digest": entry.digest, "writer": entry.writer})
+                    "digest": entry.digest, "writer": entry.writer,
+                    "public_key": entry.public_key.hex(), "key_kind": entry.key_kind})
         return self._domain.append(record)
 
     def logged_hash(self, seq: int) -> LoggedHash | None:
@@ -85,10 +229,17 @@ class _AuditHashes:
             if (record.kind != "event" or detail is None or record.tool is None
                     or not record.tool.startswith(_MEMORY_TOOL)):
                 return None
+            kind = str(detail["key_kind"])
+            public_key = bytes.fromhex(str(detail["public_key"]))
+            if kind not in ("agent", "domain"):
+                return None
             return LoggedHash(op=record.tool[len(_MEMORY_TOOL):],
                               namespace=str(detail["namespace"]), key=str(detail["key"]),
                               version=int(detail["version"]), digest=str(detail["digest"]),
-                              writer=str(detail["writer"]), task_id=record.task_id or "")
+                              writer=str(detail["writer"]), task_id=record.task_id or "",
+                              # The key id is the key's thumbprint: derived, not stored.
+                              key_id=sha256_hex(public_key), public_key=public_key,
+                              key_kind="agent" if kind == "agent" else "domain")
         except (WarrantError, KeyError, TypeError, ValueError):
             return None  # no usable log entry: the read fails verification
 
@@ -99,29 +250,32 @@ class _CedarAuthorizer:
     Results are memoised per (policy revision, agent attributes, action,
     namespace, labels, task, UTC hour): the request context holds nothing finer
     than the hour and evaluation is pure, so a memo never changes an answer.
-    The agent's status is read from the store on every call (revocation is live).
+    The agent's status is checked on every call against a record re-read
+    whenever `state.db` changed (`_Agents`): revocation stays live.
     """
 
-    def __init__(self, domain: TrustDomain, clock: Callable[[], float]) -> None:
+    def __init__(self, domain: TrustDomain, agents: _Agents,
+                 clock: Callable[[], float]) -> None:
         self._domain = domain
+        self._agents = agents
         self._clock = clock
         self._memo: dict[tuple[object, ...], policy.PolicyResult] = {}
 
     def authorize(self, agent: str, action: str, namespace: str, labels: frozenset[str],
                   task_id: str) -> str:
         try:
-            record = self._domain.agent(agent)
+            record = self._agents.get(agent)
         except WarrantError as exc:
             raise MemoryDenied(f"`{agent}` may not use memory", detail=exc.message) from None
         if record.status is not AgentStatus.ACTIVE:
             raise MemoryDenied(f"`{record.agent_id}` is retired and may not use memory")
-        now = dt.datetime.fromtimestamp(self._clock(), dt.UTC)
+        seconds = self._clock()
         policies = self._domain.policies
         key = (policies.revision, id(policies), record.agent_id, record.owner,
-               record.risk_tier, action, namespace, labels, task_id,
-               now.strftime("%Y%m%d%H"))
+               record.risk_tier, action, namespace, labels, task_id, int(seconds // 3600))
         result = self._memo.get(key)
         if result is None:
+            now = dt.datetime.fromtimestamp(seconds, dt.UTC)
             result = policies.evaluate(policy.PolicyRequest(
                 agent=record.agent_id, action=action, target=namespace, labels=labels,
                 task_id=task_id, now=now, agent_attrs={
@@ -154,20 +308,38 @@ def injection_findings(text: str) -> Sequence[str]:
 class GuardedMemory(MemoryGuard):
     """Signed, verified, policy-checked agent memory in `<home>/memory.db`.
 
-    Use as a context manager or call `close()`; the trust domain stays open.
+    Each agent signs with its own key: one Warrant generated is read from the
+    domain's key file; otherwise hand the private key over with `agent_keys`
+    (agent name or id → key) or `use_agent_key`. Use as a context manager or
+    call `close()`; the trust domain stays open.
     """
 
     def __init__(self, domain: TrustDomain, *, ttl: TtlPolicy | None = None,
-                 clock: Callable[[], float] = time.time, path: Path | None = None) -> None:
-        store = SqliteMemoryStore(path or domain.home / MEMORY_DB)
-        super().__init__(store, signer=Ed25519Signer(domain.keys.signing_key),
-                         log=_AuditHashes(domain), authorizer=_CedarAuthorizer(domain, clock),
+                 clock: Callable[[], float] = time.time, path: Path | None = None,
+                 agent_keys: Mapping[str, Ed25519PrivateKey] | None = None) -> None:
+        self._agents = _Agents(domain)
+        try:
+            keys = _Keys(domain, self._agents, agent_keys or {})
+            store = SqliteMemoryStore(path or domain.home / MEMORY_DB)
+        except BaseException:
+            self._agents.close()
+            raise
+        super().__init__(store, signers=keys.signer, vouch=keys.vouch, log=_AuditHashes(domain),
+                         authorizer=_CedarAuthorizer(domain, self._agents, clock),
                          scanner=injection_findings, record_event=domain.record_admin,
                          ttl=ttl, clock=clock)
+        self._keys = keys
         self.domain = domain
 
+    def use_agent_key(self, agent: str, private_key: Ed25519PrivateKey) -> None:
+        """Sign `agent`'s writes with `private_key` (refused unless it is its registered key)."""
+        self._keys.use(agent, private_key)
+
     def close(self) -> None:
-        self.store.close()
+        try:
+            self.store.close()
+        finally:
+            self._agents.close()
 
     def __enter__(self) -> GuardedMemory:
         return self

@@ -13,6 +13,11 @@ silently falls back to a default.
     [servers.github]
     url = "https://mcp.example/github"
 
+    [servers.memory]
+    command = ["npx", "-y", "@modelcontextprotocol/server-memory"]
+    memory_guard = true                 # sign writes, verify reads (gateway/_memory.py)
+    # memory_namespace = "agent"        (or "user" / "session")
+
     [risk]
     "github/delete_repo" = "destructive"
 
@@ -53,7 +58,16 @@ class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class StdioServer(_Model):
+class _Upstream(_Model):
+    # -- memory guard (gateway/_memory.py) --------------------------------------------
+    #: Guard this server as an MCP memory server (`@modelcontextprotocol/server-memory`):
+    #: writes vetted and signed by the calling agent, reads verified, tampering withheld.
+    memory_guard: bool = False
+    #: Whose memory the server's facts are: the agent's, the user it acts for, the session's.
+    memory_namespace: Literal["agent", "user", "session"] = "agent"
+
+
+class StdioServer(_Upstream):
     """An upstream MCP server the gateway launches and talks to over stdio."""
 
     transport: Literal["stdio"] = "stdio"
@@ -102,7 +116,7 @@ class StdioServer(_Model):
         return self
 
 
-class HttpServer(_Model):
+class HttpServer(_Upstream):
     """An upstream MCP server reached over streamable HTTP."""
 
     transport: Literal["http"] = "http"

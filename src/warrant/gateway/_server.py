@@ -46,6 +46,7 @@ from warrant.types import Decision, Effect, ToolCall
 from ._auth import REJECTED
 from ._catalogue import Catalogue, ToolDefinition, exposed_name, split_exposed_name
 from ._config import GatewayConfig
+from ._memory import MemoryBridge, Shape, memory_bridges
 from ._upstream import Upstream, UpstreamUnavailable
 
 log = logging.getLogger("warrant.gateway")
@@ -95,6 +96,10 @@ class Gateway:
         self._downstream: ServerSession | None = None
         self.server: Server[Any] = Server(SERVER_NAME, on_list_tools=self._list_tools,
                                           on_call_tool=self._call_tool)
+        # -- memory guard hook (gateway/_memory.py): servers with `memory_guard = true`
+        self.memory: dict[str, MemoryBridge] = memory_bridges(
+            domain, {name: (s.memory_guard, s.memory_namespace)
+                     for name, s in config.servers.items()}, pipeline, session)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -119,6 +124,8 @@ class Gateway:
             finally:
                 for upstream in self.upstreams.values():
                     upstream.stop()
+                for bridge in self.memory.values():  # memory guard hook: close its store
+                    bridge.memory.close()
 
     async def _on_tools(self, upstream: Upstream, definitions: list[ToolDefinition]) -> None:
         self.catalogue.observe(definitions)
@@ -218,6 +225,11 @@ class Gateway:
                     proof=caller.proof))
         match decision.effect:
             case Effect.ALLOW:
+                bridge = self.memory.get(server)
+                if bridge is not None:  # memory guard hook: vet/sign writes, verify reads
+                    upstream = self.upstreams[server]
+                    return await bridge.call(decision, call, lambda c, shape: self._forward(
+                        decision, upstream, c, shape=shape))
                 return await self._forward(decision, self.upstreams[server], call)
             case Effect.NEEDS_APPROVAL:
                 return error_result("held for human approval, not run: " + _reasons(decision))
@@ -232,7 +244,8 @@ class Gateway:
             "tool": name[:200], "reason": reason, "agent": agent})
 
     async def _forward(self, decision: Decision, upstream: Upstream,  # noqa: PLR0911 - one answer per failure, in order
-                       call: ToolCall) -> types.CallToolResult:
+                       call: ToolCall, *, shape: Shape | None = None) -> types.CallToolResult:
+        """Call the upstream; `shape` (memory guard hook) reworks a successful raw result."""
         limits = self.config.limits
         try:
             session = upstream.require()
@@ -260,6 +273,9 @@ class Gateway:
                        f"{limits.max_message_bytes} allowed; the result was dropped")
             self._outcome(decision, ok=False, error=message)
             return error_result(message)
+        if shape is not None and not result.is_error:  # memory guard hook (within the limit)
+            result = shape(result)
+            payload = result.model_dump(mode="json", by_alias=True, exclude_none=True)
         shown, redactions = self.pipeline.inspect_output(payload)
         self._outcome(decision, ok=not result.is_error, result=payload, redactions=redactions)
         if redactions.findings or redactions.truncated:

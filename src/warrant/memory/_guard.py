@@ -1,25 +1,32 @@
 """`MemoryGuard`: signed writes, verified reads, TTLs, versions, quarantine and purge.
 
 Write path: policy (memory_write) → content checks (JSON, size, secrets; for
-untrusted content an injection scan) → sign the canonical payload → append its
-digest to the audit log → store the row. Read path: policy (memory_read) →
-load the row → recompute the payload digest → verify the signature → compare
-with the digest the log holds for that version. Any mismatch quarantines the
-row (forensic copy), records `memory.integrity-failure` and raises.
+untrusted content an injection scan) → sign the canonical payload with the
+WRITER's own key (an agent's registered key; the domain key only for a person,
+labelled `domain`) → append its digest, signer and public key to the audit log →
+store the row. Read path: policy (memory_read) → load the row → find its log
+entry → recompute the payload digest → check the signer's key is the one the log
+names and may sign for that principal → verify the signature → compare with the
+digest the log holds for that version. Any mismatch quarantines the row
+(forensic copy), records `memory.integrity-failure` and raises.
 
 INVARIANT: no read returns an item whose signature and logged digest were not
-both checked in that read.
+both checked in that read. (The memos below cache pure functions of immutable
+inputs — a parsed provenance text, the digest of exact row bytes whose signature
+verified under the key the log names, an append-only log entry — so a hit gives
+the answer a fresh check would; the logged digest is compared on every read.)
 """
 
 from __future__ import annotations
 
 import builtins
+import functools
 import json
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from warrant.types import JsonValue, canonical_json
+from warrant.types import JsonValue, canonical_json, sha256_hex
 
 from ._errors import (
     MemoryGuardError,
@@ -38,13 +45,25 @@ from ._model import (
     payload_digest,
     signing_payload,
 )
-from ._ports import Authorizer, HashLog, LoggedHash, RecordEvent, Scanner, Signer, TtlPolicy
+from ._ports import (
+    Authorizer,
+    HashLog,
+    LoggedHash,
+    RecordEvent,
+    Scanner,
+    Signer,
+    SignerFor,
+    TtlPolicy,
+    VouchKey,
+    key_thumbprint,
+    verify_signature,
+)
 from ._secrets import find_secrets
 from ._store import OK, PURGED, QUARANTINED, SqliteMemoryStore, StoredRow
 
 #: Largest item accepted, as canonical JSON bytes.
 MAX_CONTENT_BYTES = 1 << 20
-_MEMO_MAX = 65_536
+_MEMO_MAX = 16_384
 READ, WRITE = "memory_read", "memory_write"
 _NO_LABELS: frozenset[str] = frozenset()
 
@@ -52,40 +71,71 @@ _NO_LABELS: frozenset[str] = frozenset()
 class MemoryGuard:
     """Agent memory over a `SqliteMemoryStore`, with the ports a composer provides."""
 
-    def __init__(self, store: SqliteMemoryStore, *, signer: Signer, log: HashLog,
-                 authorizer: Authorizer, scanner: Scanner, record_event: RecordEvent,
-                 ttl: TtlPolicy | None = None, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, store: SqliteMemoryStore, *, signers: SignerFor, vouch: VouchKey,
+                 log: HashLog, authorizer: Authorizer, scanner: Scanner,
+                 record_event: RecordEvent, ttl: TtlPolicy | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         self.store = store
-        self._signer = signer
+        self._signers = signers
+        self._vouch = vouch
         self._log = log
         self._authz = authorizer
         self._scan = scanner
         self._event = record_event
         self.ttl = ttl or TtlPolicy()
         self._clock = clock
-        # (key id, signature, payload digest) triples whose signature verified. Ed25519
-        # verification is deterministic, so a triple seen valid stays valid; any change
-        # to the row changes the recomputed digest and misses the memo.
-        self._verified: set[tuple[str, bytes, str]] = set()
+        # Stored row bytes + signer named by the log → the payload digest, for inputs
+        # whose signature verified. Hashing and Ed25519 verification are deterministic,
+        # so an input seen valid stays valid; any change to the row misses the memo.
+        self._verified: dict[tuple[object, ...], str] = {}
+
+    def now(self) -> float:
+        """The guard's clock (expiry is judged by it)."""
+        return self._clock()
 
     # -- the agent API (each call is decided by policy) ---------------------------------
+
+    def check_write(self, agent: str, namespace: str, content: JsonValue, *,
+                    task_id: str = "", trust: Trust | str = Trust.TRUSTED, source: str = "",
+                    labels: Iterable[str] = ()) -> str:
+        """Everything `put` checks before signing; the writer's canonical id, or it raises.
+
+        For callers that must vet several items before storing any of them (the
+        MCP gateway vets a whole `create_entities` call before forwarding it).
+        """
+        return self._vet(agent, namespace, content, task_id=task_id, trust=Trust(trust),
+                         source=source, labels=frozenset(str(x) for x in labels))[0]
 
     def put(self, agent: str, namespace: str, key: str, content: JsonValue, *,
             task_id: str = "", trust: Trust | str = Trust.TRUSTED, source: str = "",
             labels: Iterable[str] = (), ttl_seconds: float | None = None) -> MemoryItem:
-        """Store a new version of `key`; refuses secrets and (untrusted) injected text.
+        """Store a new version of `key`, signed with the writer's own key.
 
-        Untrusted content (anything read from a tool result) is stored as data
-        with the short untrusted TTL; policy sees the labels `untrusted` and `data`.
+        Refuses secrets and (untrusted) injected text. Untrusted content (anything
+        read from a tool result) is stored as data with the short untrusted TTL;
+        policy sees the labels `untrusted` and `data`.
         """
-        check_namespace(namespace)
         check_key(key)
         trust = Trust(trust)
         extra = frozenset(str(x) for x in labels)
-        policy_labels = extra | {trust.value} | ({"data"} if trust is Trust.UNTRUSTED else set())
+        writer, text = self._vet(agent, namespace, content, task_id=task_id, trust=trust,
+                                 source=source, labels=extra)
+        signer = self._signers(writer)
+        now = self._clock()
+        provenance = Provenance(writer=writer, trust=trust, created_at=now, task_id=task_id,
+                                source=source, labels=tuple(extra), key_id=signer.key_id,
+                                key_kind=signer.kind)
+        expires_at = now + self.ttl.ttl(trust, ttl_seconds)
+        return self._write("write", signer, namespace, key, text, provenance, expires_at,
+                           content=content)
+
+    def _vet(self, agent: str, namespace: str, content: JsonValue, *, task_id: str,
+             trust: Trust, source: str, labels: frozenset[str]) -> tuple[str, str]:
+        check_namespace(namespace)
+        policy_labels = labels | {trust.value} | ({"data"} if trust is Trust.UNTRUSTED else set())
         writer = self._authz.authorize(agent, WRITE, namespace, policy_labels, task_id)
-        _encoded(content)
-        where = {"namespace": namespace, "key": key, "writer": writer, "task_id": task_id}
+        text = _encoded(content).decode("utf-8")
+        where = {"namespace": namespace, "writer": writer, "task_id": task_id}
         if hits := find_secrets(content):
             self._event("memory.secret-refused", {**where, "findings": [
                 {"kind": h.kind, "path": h.path} for h in hits]})
@@ -97,11 +147,7 @@ class MemoryGuard:
                                                      "findings": codes})
             raise MemoryRefused("untrusted content holds instructions to an agent "
                                 f"({', '.join(codes)}); it was not stored")
-        now = self._clock()
-        provenance = Provenance(writer=writer, trust=trust, created_at=now, task_id=task_id,
-                                source=source, labels=tuple(extra))
-        expires_at = now + self.ttl.ttl(trust, ttl_seconds)
-        return self._write("write", writer, namespace, key, content, provenance, expires_at)
+        return writer, text
 
     def get(self, agent: str, namespace: str, key: str) -> MemoryItem:
         """The newest version of `key`, verified; `MemoryNotFound` if none is live."""
@@ -135,10 +181,11 @@ class MemoryGuard:
         check_key(key)
         writer = self._authz.authorize(agent, WRITE, check_namespace(namespace),
                                        frozenset({Trust.TRUSTED.value}), task_id)
+        signer = self._signers(writer)
         now = self._clock()
         provenance = Provenance(writer=writer, trust=Trust.TRUSTED, created_at=now,
-                                task_id=task_id)
-        return self._write("delete", writer, namespace, key, None, provenance,
+                                task_id=task_id, key_id=signer.key_id, key_kind=signer.kind)
+        return self._write("delete", signer, namespace, key, _NULL, provenance,
                            now + self.ttl.trusted_seconds, deleted=True)
 
     # -- operator actions (audited as events; the CLI calls these) -----------------------
@@ -155,10 +202,12 @@ class MemoryGuard:
         """Make each key (or just `key`) read as it did at time `at`.
 
         Writes a new version per changed key: a copy of the version current at
-        `at` (re-verified first, expiry unchanged), or a tombstone if the key did
-        not exist then. History is never rewritten.
+        `at` (re-verified first, expiry and provenance unchanged), or a tombstone
+        if the key did not exist then, each signed by `by` (a person: the
+        domain key). History is never rewritten.
         """
         check_namespace(namespace)
+        signer = self._signers(by)
         keys = [check_key(key)] if key else [r.key for r in self.store.latest_all(namespace)]
         self._event("memory.rollback", {"namespace": namespace, "key": key, "at": at, "by": by})
         restored = []
@@ -172,15 +221,17 @@ class MemoryGuard:
             if target is None:
                 if current.deleted:
                     continue
-                prov = Provenance(writer=by, trust=Trust.TRUSTED, created_at=self._clock())
-                restored.append(self._write("rollback", by, namespace, name, None, prov,
+                prov = Provenance(writer=by, trust=Trust.TRUSTED, created_at=self._clock(),
+                                  key_id=signer.key_id, key_kind=signer.kind)
+                restored.append(self._write("rollback", signer, namespace, name, _NULL, prov,
                                             self._clock() + self.ttl.trusted_seconds,
                                             deleted=True))
                 continue
             old = self._verify(target)
-            restored.append(self._write("rollback", by, namespace, name, old.content,
+            assert target.content is not None  # _verify refuses a row without content
+            restored.append(self._write("rollback", signer, namespace, name, target.content,
                                         old.provenance, old.expires_at, deleted=old.deleted,
-                                        restored_from=old.version))
+                                        restored_from=old.version, content=old.content))
         return restored
 
     def quarantine(self, namespace: str, key: str, *, by: str, reason: str,
@@ -196,6 +247,22 @@ class MemoryGuard:
         self.store.quarantine(row, f"by {by}: {reason}", self._clock())
         return row.version
 
+    def reject_found(self, namespace: str, key: str, found: Mapping[str, Any],
+                     reason: str) -> None:
+        """Quarantine content found outside the store that no signed version vouches for.
+
+        For a guarded memory server's answer (`warrant.gateway`): the caller
+        withholds it; this keeps a forensic copy and records the event.
+        """
+        check_namespace(namespace)
+        check_key(key)
+        try:
+            self._event("memory.integrity-failure", {
+                "namespace": namespace, "key": key, "version": 0, "reason": reason,
+                "found_digest": sha256_hex(canonical_json(dict(found)))})
+        finally:
+            self.store.quarantine_found(namespace, key, reason, self._clock(), dict(found))
+
     def quarantined(self, namespace: str | None = None) -> builtins.list[dict[str, Any]]:
         return self.store.quarantined(namespace)
 
@@ -209,27 +276,32 @@ class MemoryGuard:
 
     # -- internals ---------------------------------------------------------------------
 
-    def _write(self, op: str, writer: str, namespace: str, key: str, content: JsonValue,
+    def _write(self, op: str, signer: Signer, namespace: str, key: str, text: str,
                provenance: Provenance, expires_at: float, *, deleted: bool = False,
-               restored_from: int | None = None) -> MemoryItem:
-        text = _encoded(content).decode("utf-8")
+               restored_from: int | None = None, content: JsonValue = None) -> MemoryItem:
+        """Sign, log and store one version; `text` is `content` as canonical JSON."""
         stored_at = self._clock()
+        # Stored as canonical JSON, so its bytes are also what the payload binds.
+        prov_text = canonical_json(provenance.to_json()).decode("utf-8")
+        prov_digest = _sha256(prov_text)
 
         def build(version: int) -> StoredRow:
             payload = signing_payload(namespace=namespace, key=key, version=version,
-                                      content=content, provenance=provenance,
+                                      content_text=text, provenance=provenance,
                                       expires_at=expires_at, deleted=deleted,
-                                      restored_from=restored_from, stored_at=stored_at)
+                                      restored_from=restored_from, stored_at=stored_at,
+                                      signed_by=signer.principal, key_id=signer.key_id,
+                                      provenance_sha256=prov_digest)
             digest = payload_digest(payload)
-            signature = self._signer.sign(payload)
+            signature = signer.sign(payload)
             # The digest is logged before the row exists: a row without a log entry
-            # never verifies, a log entry without a row is harmless.
-            seq = self._log.append_hash(LoggedHash(op, namespace, key, version, digest, writer,
-                                                   provenance.task_id))
-            return StoredRow(namespace, key, version, text,
-                             canonical_json(provenance.to_json()).decode("utf-8"), expires_at,
-                             deleted, restored_from, digest, signature, self._signer.key_id,
-                             seq, OK, stored_at)
+            # never verifies, and a failed append aborts the insert.
+            seq = self._log.append_hash(LoggedHash(
+                op, namespace, key, version, digest, signer.principal, provenance.task_id,
+                signer.key_id, signer.public_key, signer.kind))
+            return StoredRow(namespace, key, version, text, prov_text,
+                             expires_at, deleted, restored_from, digest, signature,
+                             signer.key_id, seq, OK, stored_at)
 
         row = self.store.insert_next(namespace, key, build)
         return MemoryItem(namespace, key, row.version, content, provenance, expires_at,
@@ -262,32 +334,48 @@ class MemoryGuard:
                                        detail=str(exc)[:200]) from None
 
     def _checked(self, row: StoredRow) -> MemoryItem:
-        # Every field that reaches the caller is inside the signed payload, and the
-        # payload's digest must be the one the log holds for this exact version.
+        # Every field that reaches the caller is inside the signed payload; the log
+        # entry for this exact version names the signer and key, and holds the digest.
         if row.content is None:
             raise MemoryIntegrityError("the item has no content")
-        content = json.loads(row.content)
-        provenance = Provenance.from_json(json.loads(row.provenance))
-        payload = signing_payload(namespace=row.namespace, key=row.key, version=row.version,
-                                  content=content, provenance=provenance,
-                                  expires_at=row.expires_at, deleted=row.deleted,
-                                  restored_from=row.restored_from, stored_at=row.stored_at)
-        digest = payload_digest(payload)
-        if row.key_id != self._signer.key_id:
-            raise MemoryIntegrityError(f"signed by unknown key `{row.key_id[:32]}`")
-        seen = (row.key_id, row.signature, digest)
-        if seen not in self._verified:
-            self._signer.verify(row.signature, payload)
+        logged = self._log.logged_hash(row.audit_seq)
+        if logged is None or (logged.namespace, logged.key, logged.version) != (
+                row.namespace, row.key, row.version):
+            raise MemoryIntegrityError("the digest does not match the audit log")
+        provenance = _provenance(row.provenance)
+        if row.key_id != logged.key_id or key_thumbprint(logged.public_key) != row.key_id:
+            raise MemoryIntegrityError(f"signed by key `{row.key_id[:16]}`, which the audit "
+                                       "log does not name for this version")
+        if logged.op != "rollback" and (provenance.writer, provenance.key_id,
+                                        provenance.key_kind) != (logged.writer, row.key_id,
+                                                                 logged.key_kind):
+            # A write names its own signer: a writer swapped in the store shows here.
+            raise MemoryIntegrityError(f"the provenance names `{provenance.writer[:80]}`, "
+                                       f"but `{logged.writer[:80]}` signed it")
+        # The exact stored bytes, the signature and the signer the log names: a memo hit
+        # means this very input was hashed and its signature verified before.
+        # (Content enters by its hash: the memo must not pin megabytes of content.)
+        seen = (row.namespace, row.key, row.version, _sha256(row.content), row.provenance,
+                row.expires_at, row.deleted, row.restored_from, row.stored_at, row.signature,
+                row.key_id, logged.writer, logged.key_kind, logged.public_key)
+        digest = self._verified.get(seen)
+        if digest is None:
+            payload = signing_payload(
+                namespace=row.namespace, key=row.key, version=row.version,
+                content_text=row.content, provenance=provenance, expires_at=row.expires_at,
+                deleted=row.deleted, restored_from=row.restored_from, stored_at=row.stored_at,
+                signed_by=logged.writer, key_id=row.key_id)
+            self._vouch(logged.writer, logged.key_kind, logged.public_key)
+            verify_signature(logged.public_key, row.signature, payload)
+            digest = payload_digest(payload)
             if len(self._verified) >= _MEMO_MAX:
                 self._verified.clear()
-            self._verified.add(seen)
-        logged = self._log.logged_hash(row.audit_seq)
-        if logged is None or (logged.namespace, logged.key, logged.version, logged.digest
-                              ) != (row.namespace, row.key, row.version, digest):
+            self._verified[seen] = digest
+        if logged.digest != digest:
             raise MemoryIntegrityError("the digest does not match the audit log")
-        return MemoryItem(row.namespace, row.key, row.version, content, provenance,
-                          row.expires_at, digest, row.audit_seq, row.stored_at, row.deleted,
-                          row.restored_from)
+        return MemoryItem(row.namespace, row.key, row.version, json.loads(row.content),
+                          provenance, row.expires_at, digest, row.audit_seq, row.stored_at,
+                          row.deleted, row.restored_from)
 
     def _reject(self, row: StoredRow, reason: str) -> None:
         try:
@@ -300,6 +388,17 @@ class MemoryGuard:
 
 
 _REJECTED = "memory item `{}` in `{}` failed verification and was quarantined"
+_NULL = "null"
+
+
+def _sha256(text: str) -> str:
+    return sha256_hex(text.encode("utf-8"))
+
+
+@functools.lru_cache(maxsize=4096)
+def _provenance(text: str) -> Provenance:
+    """Parse a stored provenance (memoised: the value is frozen, so sharing it is safe)."""
+    return Provenance.from_json(json.loads(text))
 
 
 def _encoded(content: Any) -> bytes:

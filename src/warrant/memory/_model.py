@@ -1,28 +1,45 @@
 """Memory values: namespaces, provenance, stored items, and the bytes a writer signs.
 
 Everything here is a frozen value valid by construction. The signed payload
-binds the content to its namespace, key, version, provenance and expiry, so an
-item copied into another namespace (or renumbered) no longer verifies.
+binds the content (by its SHA-256) to its namespace, key, version, provenance,
+expiry and the key that signed it, so an item copied into another namespace,
+renumbered, or claimed for another writer no longer verifies.
 """
 
 from __future__ import annotations
 
 import enum
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from warrant.types import JsonValue, canonical_json, sha256_hex
 
 from ._errors import MemoryGuardError
 
-#: Version of the signed payload; a change of shape is a new version.
-PAYLOAD_SCHEMA = "warrant.memory/v1"
+#: Version of the signed payload; a change of shape is a new version. v2 (per-writer
+#: keys): the signer and its key are signed, the content is signed by its digest.
+#: v1 rows (signed with the domain key, no key in the provenance) no longer verify.
+PAYLOAD_SCHEMA = "warrant.memory/v2"
 
 _NAMESPACE = re.compile(r"^(agent|user|session):[A-Za-z0-9._@\-]{1,128}$")
 _KEY = re.compile(r"^[A-Za-z0-9._:/@\-]{1,200}$")
 NAMESPACE_KINDS = ("agent", "session", "user")
+
+
+#: Whose key signed a version: the writing agent's own, or the domain's. Operators
+#: (`user:NAME`: the CLI's rollback) have no key pair of their own, so the domain signs.
+KeyKind = Literal["agent", "domain"]
+KEY_KINDS: tuple[KeyKind, ...] = ("agent", "domain")
+
+
+def check_key_kind(kind: str) -> KeyKind:
+    for known in KEY_KINDS:
+        if kind == known:
+            return known
+    raise ValueError(f"`{kind[:40]}` is not a key kind")
 
 
 class Trust(str, enum.Enum):
@@ -60,20 +77,28 @@ class Provenance:
     #: The tool the content came from ("" when the writer produced it itself).
     source: str = ""
     labels: tuple[str, ...] = ()
+    #: Thumbprint (SHA-256 of the raw public key) of the key the writer signed with,
+    #: and whose key it was: a later rotation leaves the item verifiable against the
+    #: key registered when it was written.
+    key_id: str = ""
+    key_kind: KeyKind = "agent"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "trust", Trust(self.trust))
+        object.__setattr__(self, "key_kind", check_key_kind(self.key_kind))
         object.__setattr__(self, "labels", tuple(sorted(set(self.labels))))
 
     def to_json(self) -> dict[str, Any]:
         return {"writer": self.writer, "trust": self.trust.value, "created_at": self.created_at,
-                "task_id": self.task_id, "source": self.source, "labels": list(self.labels)}
+                "task_id": self.task_id, "source": self.source, "labels": list(self.labels),
+                "key_id": self.key_id, "key_kind": self.key_kind}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Provenance:
         return cls(writer=str(data["writer"]), trust=Trust(data["trust"]),
                    created_at=float(data["created_at"]), task_id=str(data["task_id"]),
-                   source=str(data["source"]), labels=tuple(str(x) for x in data["labels"]))
+                   source=str(data["source"]), labels=tuple(str(x) for x in data["labels"]),
+                   key_id=str(data["key_id"]), key_kind=check_key_kind(str(data["key_kind"])))
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,19 +156,35 @@ class VersionInfo:
                 "audit_seq": self.audit_seq, "stored_at": self.stored_at}
 
 
-def signing_payload(*, namespace: str, key: str, version: int, content: JsonValue,
+def signing_payload(*, namespace: str, key: str, version: int, content_text: str,
                     provenance: Provenance, expires_at: float, deleted: bool,
-                    restored_from: int | None, stored_at: float) -> bytes:
+                    restored_from: int | None, stored_at: float, signed_by: str,
+                    key_id: str, provenance_sha256: str | None = None) -> bytes:
     """The canonical bytes a writer signs and whose SHA-256 the audit log keeps.
 
-    `stored_at` (when this version was written) is signed too, because rollback
-    picks versions by it: a rewritten time must not steer a rollback.
+    A flat record binding the content and the provenance by their SHA-256:
+    `content_text` is the content's canonical JSON exactly as stored (a read
+    hashes the stored text rather than re-encoding it), the provenance is bound
+    through its canonical JSON. `signed_by` and `key_id` name who signed this
+    version (the writer, or the operator who rolled it back) and with which key.
+    `stored_at` is signed too, because rollback picks versions by it: a
+    rewritten time must not steer one. `provenance_sha256`, when given, must be
+    `provenance_digest(provenance)` (a writer that already has the bytes).
     """
     return canonical_json({
         "schema": PAYLOAD_SCHEMA, "namespace": namespace, "key": key, "version": version,
-        "content": content, "provenance": provenance.to_json(), "expires_at": expires_at,
+        "content_sha256": sha256_hex(content_text.encode("utf-8")),
+        "provenance_sha256": provenance_sha256 or provenance_digest(provenance),
+        "expires_at": expires_at,
         "deleted": deleted, "restored_from": restored_from, "stored_at": stored_at,
+        "signed_by": signed_by, "key_id": key_id,
     })
+
+
+@functools.lru_cache(maxsize=4096)
+def provenance_digest(provenance: Provenance) -> str:
+    """SHA-256 of the provenance's canonical JSON (memoised: the value is frozen)."""
+    return sha256_hex(canonical_json(provenance.to_json()))
 
 
 def payload_digest(payload: bytes) -> str:

@@ -28,6 +28,11 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
         r"(?i)\b(?:password|passwd|pwd|api[_-]?key|secret[_-]?key|access[_-]?token|"
         r"client[_-]?secret)\b['\"]?\s*[:=]\s*['\"]?[^\s'\"]{8,}")),
 )
+#: Every pattern in one alternation: one search per string says whether any kind matches
+#: (most strings hold none); only then is each pattern tried, to name the kind.
+_ANY = re.compile("|".join(
+    f"(?i:{p.pattern[4:]})" if p.pattern.startswith("(?i)") else f"(?:{p.pattern})"
+    for _, p in _PATTERNS))
 #: A string longer than this is checked in its first and last part only (bounded cost).
 _MAX_CHARS = 200_000
 
@@ -48,6 +53,8 @@ def find_secrets(content: Any) -> tuple[SecretHit, ...]:
 def _check(text: str, path: str) -> Iterator[SecretHit]:
     if len(text) > _MAX_CHARS:
         text = text[: _MAX_CHARS // 2] + "\n" + text[-_MAX_CHARS // 2:]
+    if _ANY.search(text) is None:
+        return
     for kind, pattern in _PATTERNS:
         if pattern.search(text):
             yield SecretHit(kind, path)

@@ -43,6 +43,7 @@ CREATE TABLE IF NOT EXISTS quarantine (
 """
 _COLUMNS = ("namespace, key, version, content, provenance, expires_at, deleted, restored_from, "
             "digest, signature, key_id, audit_seq, status, stored_at")
+_INSERT = f"INSERT INTO items ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"  # noqa: S608
 _LATEST = (f"SELECT {_COLUMNS} FROM items i WHERE namespace = ? AND version = "  # noqa: S608
            "(SELECT MAX(version) FROM items j WHERE j.namespace = i.namespace AND j.key = i.key)")
 
@@ -74,6 +75,12 @@ class StoredRow:
         return cls(str(row[0]), str(row[1]), int(row[2]), row[3], str(row[4]), float(row[5]),
                    bool(row[6]), row[7], str(row[8]), bytes(row[9]), str(row[10]),
                    int(row[11]), str(row[12]), float(row[13]))
+
+    def to_sql(self) -> tuple[Any, ...]:
+        """The row's values in `_COLUMNS` order (no deep copy, unlike `asdict`)."""
+        return (self.namespace, self.key, self.version, self.content, self.provenance,
+                self.expires_at, self.deleted, self.restored_from, self.digest, self.signature,
+                self.key_id, self.audit_seq, self.status, self.stored_at)
 
     def forensic_json(self) -> dict[str, Any]:
         """The row as a JSON object (signature as hex) for the quarantine copy."""
@@ -138,8 +145,7 @@ class SqliteMemoryStore:
             (current,) = c.execute("SELECT COALESCE(MAX(version), 0) FROM items "
                                    "WHERE namespace = ? AND key = ?", (namespace, key)).fetchone()
             row = build(int(current) + 1)
-            c.execute(f"INSERT INTO items ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",  # noqa: S608
-                      tuple(asdict(row).values()))
+            c.execute(_INSERT, row.to_sql())
         return row
 
     def quarantine(self, row: StoredRow, reason: str, now: float) -> None:
@@ -150,6 +156,18 @@ class SqliteMemoryStore:
                                                      now, json.dumps(row.forensic_json())))
             c.execute("UPDATE items SET status = ? WHERE namespace = ? AND key = ? AND "
                       "version = ?", (QUARANTINED, row.namespace, row.key, row.version))
+
+    def quarantine_found(self, namespace: str, key: str, reason: str, now: float,
+                         found: dict[str, Any]) -> None:
+        """Keep a forensic copy of content found outside this store (version 0).
+
+        For items a guarded MCP memory server returned that no signed version
+        vouches for: the copy is what the server held, kept as evidence.
+        """
+        with self._tx() as c:
+            c.execute("INSERT INTO quarantine (namespace, key, version, reason, quarantined_at, "
+                      "row) VALUES (?,?,0,?,?,?)", (namespace, key, reason, now,
+                                                    json.dumps(found, sort_keys=True)))
 
     def purge(self, namespace: str, key: str, version: int | None) -> int:
         """Remove content (items and quarantine copies); keep digest and provenance."""
