@@ -165,3 +165,19 @@ def test_a_retired_agent_is_refused_on_its_next_call(
     memory_domain.retire_agent("billing")
     with pytest.raises(MemoryDenied, match="retired"):
         memory.get("billing", "agent:billing", "k")
+
+
+def test_a_suspended_agent_or_revoked_task_is_refused_on_its_next_call(
+        memory: GuardedMemory, memory_domain: TrustDomain) -> None:
+    from warrant.types import RevocationKind
+
+    memory.put("billing", "agent:billing", "k", "v", task_id="task-memo")
+    memory.get("billing", "agent:billing", "k")  # the agent is cached as allowed
+    memory_domain.revoke(RevocationKind.TASK, "task-memo", "contained by playbook")
+    with pytest.raises(MemoryDenied, match="contained by playbook"):
+        memory.put("billing", "agent:billing", "k", "w", task_id="task-memo")
+    assert memory.get("billing", "agent:billing", "k").content == "v"
+    memory_domain.revoke(RevocationKind.AGENT, "spiffe://acme.example/agent/billing",
+                         "suspended")
+    with pytest.raises(MemoryDenied, match="suspended"):
+        memory.get("billing", "agent:billing", "k")

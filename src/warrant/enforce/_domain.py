@@ -267,9 +267,12 @@ class TrustDomain:
             public_key=public_key, attestation=attestation, risk_tier=risk_tier)
         if self.store.get_agent(record.agent_id) is not None:
             raise IdentityError(f"agent `{record.agent_id}` is already registered")
+        # The key goes into the log too: signatures by this agent (delegation hops,
+        # memory items) can then be checked against an independent, tamper-evident record.
         self.record_admin("agent.register", {"agent": record.agent_id, "owner": record.owner,
                                              "purpose": record.purpose,
-                                             "attestation": record.attestation})
+                                             "attestation": record.attestation,
+                                             "public_key": record.public_key.hex()})
         key_path = None if private is None else self._write_agent_key(name, private)
         try:
             self.store.add_agent(record)
@@ -319,7 +322,8 @@ class TrustDomain:
         if public_key is None:
             private = identity.generate_key()
             public_key = private.public_key()
-        self.record_admin("agent.rotate", {"agent": record.agent_id})
+        self.record_admin("agent.rotate", {
+            "agent": record.agent_id, "public_key": identity.raw_public(public_key).hex()})
         key_path = None if private is None else self._write_agent_key(record.name, private)
         self.store.rotate_agent_key(record.agent_id, identity.raw_public(public_key), time.time())
         return key_path

@@ -71,6 +71,7 @@ class _Agents:
         self._domain = domain
         self._lock = threading.Lock()
         self._records: dict[str, AgentRecord] = {}
+        self._revoked: dict[tuple[str, str], str | None] = {}
         self._ids: dict[str, str] = {}
         self._version: int | None = None
         self._conn: sqlite3.Connection | None = None
@@ -87,6 +88,7 @@ class _Agents:
             version = self._data_version()
             if version is None or version != self._version:
                 self._records.clear()
+                self._revoked.clear()
                 self._version = version
             record = self._records.get(name_or_id)
         if record is None:
@@ -100,6 +102,27 @@ class _Agents:
                 if len(self._ids) < _CACHE_MAX:
                     self._ids[name_or_id] = record.agent_id
         return record
+
+    def revoked(self, agent_id: str, task_id: str) -> str | None:
+        """The revocation covering this agent (suspended) or task, if any.
+
+        Cached like the records: valid until `state.db` changes, so a suspension
+        by the response engine or a person stops memory use on the very next call.
+        Call right after `get` (which refreshed the version).
+        """
+        key = (agent_id, task_id)
+        with self._lock:
+            version = self._version
+            if version is not None and key in self._revoked:
+                return self._revoked[key]
+        found = self._domain.store.revoked(task_id=task_id or None, agent_id=agent_id,
+                                           credential_id=None)
+        with self._lock:
+            if version is not None and self._version == version:
+                if len(self._revoked) >= _CACHE_MAX:
+                    self._revoked.clear()
+                self._revoked[key] = found
+        return found
 
     def just_checked(self, agent_id: str) -> AgentRecord:
         """The record the last `get` of this agent returned (else a fresh `get`).
@@ -269,6 +292,9 @@ class _CedarAuthorizer:
             raise MemoryDenied(f"`{agent}` may not use memory", detail=exc.message) from None
         if record.status is not AgentStatus.ACTIVE:
             raise MemoryDenied(f"`{record.agent_id}` is retired and may not use memory")
+        revoked = self._agents.revoked(record.agent_id, task_id)
+        if revoked is not None:
+            raise MemoryDenied(f"`{record.agent_id}` may not use memory: {revoked}")
         seconds = self._clock()
         policies = self._domain.policies
         key = (policies.revision, id(policies), record.agent_id, record.owner,
