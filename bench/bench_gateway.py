@@ -10,58 +10,106 @@ pin status, the decision audit record before forwarding and the outcome audit
 record after. Both audit durabilities are measured ("full" fsyncs each record
 group; "normal" commits to SQLite without fsync). Calls are sequential (one
 client, one in flight), so calls/s is 1 / mean latency.
-Writes bench/results/gateway.json.
+
+Then streamable HTTP in front of the same stdio server, same client (the SDK's
+streamable HTTP client), same calls: the published proxy `mcp-proxy` (PyPI,
+0.13.0, `--stateless`, in a venv of its own: see `mcp_proxy_command`) and the
+gateway (`--listen`, audit "normal", a proof of possession signed per call);
+their ratio is reported. Writes bench/results/gateway.json.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Generator, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx2
 import mcp_types as types
 from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
+from mcp.client.streamable_http import streamable_http_client
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _timing import table, write_results
 
-from warrant import warrants
+from warrant import identity, warrants
 from warrant.enforce import TrustDomain
+from warrant.gateway._http import request_headers
 
 ROOT = Path(__file__).resolve().parent.parent
 TIME_SERVER = [sys.executable, "-m", "mcp_server_time", "--local-timezone", "UTC"]
 ARGS = {"timezone": "Europe/Paris"}
+GATEWAY_CMD = os.environ.get("BENCH_GATEWAY_CMD", "-m warrant").split()
 
 
 async def timed_calls(params: StdioServerParameters, tool: str, n: int,
                       warmup: int) -> dict[str, float]:
     async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
-        await session.initialize()
-        await session.list_tools()
-        for _ in range(warmup):
-            result = await session.call_tool(tool, ARGS)
-        assert isinstance(result, types.CallToolResult), result
-        assert not result.is_error, result
-        samples: list[int] = []
-        started = time.perf_counter()
-        for _ in range(n):
-            t0 = time.perf_counter_ns()
-            await session.call_tool(tool, ARGS)
-            samples.append(time.perf_counter_ns() - t0)
-        elapsed = time.perf_counter() - started
+        return await _timed_session(session, tool, n, warmup)
+
+
+async def timed_http_calls(url: str, tool: str, n: int, warmup: int,
+                           auth: httpx2.Auth | None = None) -> dict[str, float]:
+    """The same calls with the SDK's streamable HTTP client (one connection pool)."""
+    async with httpx2.AsyncClient(auth=auth, timeout=30) as http, \
+            streamable_http_client(url, http_client=http) as (read, write), \
+            ClientSession(read, write) as session:
+        return await _timed_session(session, tool, n, warmup)
+
+
+async def _timed_session(session: ClientSession, tool: str, n: int,
+                         warmup: int) -> dict[str, float]:
+    await session.initialize()
+    await session.list_tools()
+    for _ in range(warmup):
+        result = await session.call_tool(tool, ARGS)
+    assert isinstance(result, types.CallToolResult), result
+    assert not result.is_error, result
+    samples: list[int] = []
+    started = time.perf_counter()
+    for _ in range(n):
+        t0 = time.perf_counter_ns()
+        await session.call_tool(tool, ARGS)
+        samples.append(time.perf_counter_ns() - t0)
+    elapsed = time.perf_counter() - started
     samples.sort()
     return {"p50_us": samples[n // 2] / 1000, "p99_us": samples[int(n * 0.99)] / 1000,
             "mean_us": statistics.fmean(samples) / 1000, "calls_per_s": n / elapsed, "n": n}
 
 
-def gateway_params(tmp: Path, durability: str) -> StdioServerParameters:
+@dataclass
+class BenchDomain:
+    """A trust domain with one agent whose warrant grants the time tool."""
+
+    home: Path
+    config: Path
+    credential: Path
+    warrant: Path
+    key: Path
+
+    def env(self, *, with_tokens: bool = True) -> dict[str, str]:
+        env = {"WARRANT_HOME": str(self.home), "PYTHONPATH": str(ROOT / "src")}
+        if with_tokens:  # stdio: one session for the process; HTTP: tokens per request
+            env |= {"WARRANT_CREDENTIAL_FILE": str(self.credential),
+                    "WARRANT_WARRANT_FILE": str(self.warrant),
+                    "WARRANT_AGENT_KEY_FILE": str(self.key)}
+        return env
+
+
+def bench_domain(tmp: Path, durability: str) -> BenchDomain:
     home = tmp / durability
     TrustDomain.init(home, "bench.example", settings={"audit_durability": durability}).close()
     with TrustDomain.open(home) as domain:
@@ -70,18 +118,85 @@ def gateway_params(tmp: Path, durability: str) -> StdioServerParameters:
         _, token = domain.mint(agent="bench", task="bench",
                                tools=[warrants.parse_tool_spec("time/get_current_time")],
                                ttl_seconds=3600)
+    assert key is not None
     (tmp / f"{durability}.cred").write_text(issued.token)
     (tmp / f"{durability}.warrant").write_text(token)
     gw_config = tmp / "gateway.json"
     gw_config.write_text(json.dumps({"servers": {"time": {"command": TIME_SERVER}}}))
-    env = {"WARRANT_HOME": str(home), "PYTHONPATH": str(ROOT / "src"),
-           "WARRANT_CREDENTIAL_FILE": str(tmp / f"{durability}.cred"),
-           "WARRANT_WARRANT_FILE": str(tmp / f"{durability}.warrant"),
-           "WARRANT_AGENT_KEY_FILE": str(key)}
-    registered = os.environ.get("BENCH_GATEWAY_CMD", "-m warrant").split()
+    return BenchDomain(home=home, config=gw_config, credential=tmp / f"{durability}.cred",
+                       warrant=tmp / f"{durability}.warrant", key=key)
+
+
+def gateway_params(domain: BenchDomain) -> StdioServerParameters:
     return StdioServerParameters(command=sys.executable,
-                                 args=[*registered, "gateway", "--config", str(gw_config)],
-                                 env=env, cwd=str(ROOT))
+                                 args=[*GATEWAY_CMD, "gateway", "--config", str(domain.config)],
+                                 env=domain.env(), cwd=str(ROOT))
+
+
+class WarrantAuth(httpx2.Auth):
+    """What a Warrant HTTP client sends: tokens on every request, a fresh proof per call."""
+
+    requires_request_body = True
+
+    def __init__(self, domain: BenchDomain):
+        self.credential = domain.credential.read_text()
+        self.warrant = domain.warrant.read_text()
+        self.key = identity.read_private_key(domain.key)
+
+    def auth_flow(
+            self, request: httpx2.Request) -> Generator[httpx2.Request, httpx2.Response, None]:
+        request.headers.update(request_headers(request.content, credential=self.credential,
+                                               warrant=self.warrant, agent_key=self.key))
+        yield request
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def listening(argv: list[str], port: int, **popen: Any) -> Iterator[None]:
+    """Run `argv` until the block ends; enter once it accepts connections on `port`."""
+    process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, **popen)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"`{' '.join(argv[:3])} ...` exited with {process.returncode}")
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"nothing listens on {port} after 60 s") from None
+                time.sleep(0.05)
+        yield
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def mcp_proxy_command() -> list[str] | None:
+    """The published proxy `mcp-proxy` (PyPI), installed in a venv of its own.
+
+    It pins `mcp` 1.x while Warrant pins 2.x, so it cannot share .venv:
+        python3 -m venv /tmp/mcpproxy-venv
+        /tmp/mcpproxy-venv/bin/pip install mcp-proxy==0.13.0
+    `BENCH_MCP_PROXY` names its executable (default: that venv, then PATH).
+    """
+    named = os.environ.get("BENCH_MCP_PROXY")
+    for candidate in (named, "/tmp/mcpproxy-venv/bin/mcp-proxy", shutil.which("mcp-proxy")):
+        if candidate and Path(candidate).is_file():
+            return [candidate]
+    return None
 
 
 async def main(n: int) -> dict[str, Any]:
@@ -90,14 +205,43 @@ async def main(n: int) -> dict[str, Any]:
     direct = StdioServerParameters(command=TIME_SERVER[0], args=TIME_SERVER[1:])
     rows["direct"] = await timed_calls(direct, "get_current_time", n, warmup)
     with tempfile.TemporaryDirectory() as tmp:
-        for durability in ("normal", "full"):
-            params = gateway_params(Path(tmp), durability)
+        domains = {d: bench_domain(Path(tmp), d) for d in ("normal", "full")}
+        for durability, domain in domains.items():
             rows[f"gateway (audit {durability})"] = await timed_calls(
-                params, "time__get_current_time", n, warmup)
+                gateway_params(domain), "time__get_current_time", n, warmup)
+        # Streamable HTTP in front of the same stdio server: the published proxy and the
+        # gateway, same client, same calls. The gateway's row includes the client
+        # signing a proof of possession for each call (Ed25519), which a Warrant
+        # client must do; mcp-proxy authenticates nothing.
+        proxy = mcp_proxy_command()
+        if proxy is None:
+            print("mcp-proxy not found: skipping the published-proxy rows "
+                  f"(see {mcp_proxy_command.__name__}'s docstring)", file=sys.stderr)
+        else:
+            port = free_port()
+            with listening([*proxy, "--port", str(port), "--stateless", "--transport",
+                            "streamablehttp", "--", *TIME_SERVER], port):
+                rows["mcp-proxy 0.13.0 (HTTP)"] = await timed_http_calls(
+                    f"http://127.0.0.1:{port}/mcp", "get_current_time", n, warmup)
+        domain = domains["normal"]
+        port = free_port()
+        with listening([sys.executable, *GATEWAY_CMD, "gateway", "--config",
+                        str(domain.config), "--listen", f"127.0.0.1:{port}"], port,
+                       env=domain.env(with_tokens=False), cwd=str(ROOT)):
+            rows["gateway HTTP (audit normal)"] = await timed_http_calls(
+                f"http://127.0.0.1:{port}/mcp", "time__get_current_time", n, warmup,
+                auth=WarrantAuth(domain))
     base = rows["direct"]
     added = {name: {"p50_us": r["p50_us"] - base["p50_us"], "p99_us": r["p99_us"] - base["p99_us"]}
              for name, r in rows.items() if name != "direct"}
-    return {"rows": rows, "added": added}
+    data: dict[str, Any] = {"rows": rows, "added": added}
+    if "mcp-proxy 0.13.0 (HTTP)" in rows:
+        ours, theirs = rows["gateway HTTP (audit normal)"], rows["mcp-proxy 0.13.0 (HTTP)"]
+        data["gateway_vs_mcp_proxy"] = {
+            "p50_ratio": ours["p50_us"] / theirs["p50_us"],
+            "p99_ratio": ours["p99_us"] / theirs["p99_us"],
+            "throughput_ratio": ours["calls_per_s"] / theirs["calls_per_s"]}
+    return data
 
 
 if __name__ == "__main__":
@@ -105,7 +249,12 @@ if __name__ == "__main__":
     data = anyio.run(main, count)
     print(table(list(data["rows"].items())))
     for name, r in data["rows"].items():
-        print(f"{name:<24} {r['calls_per_s']:>8.0f} calls/s")
+        print(f"{name:<28} {r['calls_per_s']:>8.0f} calls/s")
     print("added latency vs direct:")
     print(table([(f"+ {k}", v) for k, v in data["added"].items()]))
+    if "gateway_vs_mcp_proxy" in data:
+        ratio = data["gateway_vs_mcp_proxy"]
+        print(f"gateway HTTP / mcp-proxy HTTP: p50 x{ratio['p50_ratio']:.2f}, "
+              f"p99 x{ratio['p99_ratio']:.2f}, throughput x{ratio['throughput_ratio']:.2f}")
+    print(f"load: {os.getloadavg()}")
     print(f"written to {write_results('gateway', data)}")

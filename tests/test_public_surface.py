@@ -28,7 +28,8 @@ SURFACES = {
         "BUILTIN_TOOLS", "MAX_INPUT_BYTES", "Catalogue", "HookAnswer", "answer_hook", "Gateway",
         "GatewayConfig", "HttpServer", "Limits", "StdioServer",
         "ToolDefinition", "exposed_name", "load_gateway_config", "parse_gateway_config",
-        "run_gateway", "run_hook", "split_exposed_name",
+        "run_gateway", "run_hook", "split_exposed_name", "guard_langchain_tool",
+        "guard_openai_tool",
     },
     "warrant.identity": {
         "CLOCK_SKEW_SECONDS", "DEFAULT_TTL_SECONDS", "ENVELOPE_TYPE", "MAX_ENVELOPE_TTL_SECONDS",

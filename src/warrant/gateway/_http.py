@@ -190,7 +190,7 @@ def _tool_call(body: bytes) -> ToolCall | None:
     """The call in a JSON-RPC `tools/call` body, as the gateway will name it (else None)."""
     try:
         message: Any = json.loads(body) if body else None
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # nesting beyond the parser
         return None
     if not isinstance(message, Mapping) or message.get("method") != "tools/call":
         return None
@@ -202,7 +202,7 @@ def _tool_call(body: bytes) -> ToolCall | None:
     arguments = params.get("arguments") or {}
     try:
         return ToolCall(tool=parts[1], server=parts[0], arguments=arguments)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         return None
 
 

@@ -36,6 +36,7 @@ from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import NotificationOptions, Server
 from mcp.server.session import ServerSession
 from mcp.server.stdio import stdio_server
+from mcp.shared.message import SessionMessage
 
 from warrant import flow, identity, scanners, warrants
 from warrant.enforce import CallRequest, GuardSession, Pipeline, TrustDomain
@@ -51,6 +52,8 @@ from ._upstream import Upstream, UpstreamUnavailable
 
 log = logging.getLogger("warrant.gateway")
 SERVER_NAME = "warrant-gateway"
+#: JSON-RPC 2.0's code for a frame that is not valid JSON (or not a message).
+PARSE_ERROR = -32700
 
 
 #: Where the HTTP front end leaves a request's `Presented` tokens in its ASGI scope.
@@ -106,10 +109,30 @@ class Gateway:
     async def serve_stdio(self) -> None:
         """Connect every upstream, then serve one MCP client on stdin/stdout until it leaves."""
         async def downstream() -> None:
-            async with stdio_server() as (read, write):
+            async with stdio_server() as (read, write), anyio.create_task_group() as tg:
+                # The SDK drops a line it cannot parse without a word; JSON-RPC 2.0 asks
+                # for an error with id null, so the client learns its frame was refused.
+                send, receive = anyio.create_memory_object_stream[
+                    SessionMessage | Exception](0)
+
+                async def answer_parse_errors() -> None:
+                    async with send:
+                        async for item in read:
+                            if isinstance(item, Exception):
+                                log.info("refused an unparseable stdio frame: %s",
+                                         str(item)[:200])
+                                await write.send(SessionMessage(types.JSONRPCError(
+                                    jsonrpc="2.0", id=None, error=types.ErrorData(
+                                        code=PARSE_ERROR, message="parse error: the frame is "
+                                        "not a valid JSON-RPC 2.0 message"))))
+                            else:
+                                await send.send(item)
+
+                tg.start_soon(answer_parse_errors)
                 options = self.server.create_initialization_options(
                     NotificationOptions(tools_changed=True))
-                await self.server.run(read, write, options)
+                await self.server.run(receive, write, options)
+                tg.cancel_scope.cancel()
 
         await self.serve(downstream)
 
