@@ -13,9 +13,11 @@ Run: .venv/bin/python bench/bench_response.py
 - `event throughput`: records per second through the engine with every default
   detection enabled (listener → queue → worker), on many agents.
 - `decision overhead`: the in-process session decision with the engine off vs on
-  (default detections, a canary configured), same process, same domain, in
-  alternating off/on blocks (a shared machine's load bursts hit both alike);
-  the slowdown is the median over block pairs of p50(on)/p50(off) - 1, and the
+  (default detections, a canary configured), same process, same domain, one
+  engine whose listener is switched on and off (`Switch`) for alternating
+  blocks of 200 decisions, 40 cycles in ABBA order (a shared machine's load
+  drifts over seconds and hits both alike); the slowdown is the median over
+  cycles of p50(on)/p50(off) - 1, also given pooled over all samples, and the
   CPU time of the whole process (decision thread + engine worker) per decision.
 Writes bench/results/response.json. Uses `audit_durability = "normal"` (unsynced).
 """
@@ -26,12 +28,13 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _timing import measure, table, write_results
+from _timing import table, timings, write_results
 
 from warrant import audit, warrants
 from warrant.enforce import Guard, TrustDomain
@@ -57,6 +60,11 @@ def open_domain(home: Path) -> TrustDomain:
 def task(domain: TrustDomain) -> str:
     return domain.mint(agent="payer", task="bench", ttl_seconds=3600, total_budget=10**9,
                        tools=[warrants.parse_tool_spec("read_file@1000000000")])[1]
+
+
+def quartiles(values: list[float]) -> str:
+    q1, _, q3 = statistics.quantiles(values, n=4)
+    return f"{q1:+.1%} .. {q3:+.1%}"
 
 
 def pct(samples: list[float]) -> dict[str, float]:
@@ -107,43 +115,86 @@ def throughput(domain: TrustDomain, engine: ResponseEngine, n: int) -> dict[str,
             "dropped": engine.dropped}
 
 
-def overhead(domain: TrustDomain, n: int, pairs: int = 6) -> dict[str, Any]:
+class Switch:
+    """The domain as the engine sees it, with the engine's listener behind an on/off switch.
+
+    The engine subscribes through `subscribe` below; "off" costs one attribute
+    test per record, so on and off blocks can alternate every few hundred
+    decisions in one process, with one engine and one worker thread, and share
+    the machine's load as it drifts (a shared 2-CPU machine's p50 moves by 2x
+    between blocks a minute apart).
+    """
+
+    def __init__(self, domain: TrustDomain):
+        self.domain, self.on = domain, False
+        self._listeners: list[Callable[[int, audit.AuditRecord], None]] = []
+        domain.subscribe(self._publish)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.domain, name)
+
+    def subscribe(self, listener: Callable[[int, audit.AuditRecord], None]) -> None:
+        self._listeners.append(listener)
+
+    def _publish(self, seq: int, record: audit.AuditRecord) -> None:
+        if self.on:
+            for listener in self._listeners:
+                listener(seq, record)
+
+
+def overhead(domain: TrustDomain, *, cycles: int = 40, block: int = 200) -> dict[str, Any]:
     guard = Guard(domain)
     credential = domain.issue_credential("payer", ttl_seconds=3600).token
-    session = guard.session(credential=credential, warrant=task(domain),
-                            agent_key=domain.agent_key("payer")).__enter__()
+    opened = guard.session(credential=credential, warrant=task(domain),
+                           agent_key=domain.agent_key("payer"))
+    session = opened.__enter__()
     call = ToolCall("read_file", {"path": "/data/report.txt"})
-    measure(lambda: session.check(call), n=n, warmup=n // 5)
-    blocks: dict[str, list[dict[str, float]]] = {"off": [], "on": []}
-    cpu: dict[str, list[float]] = {"off": [], "on": []}
+    switch = Switch(domain)
+    engine = ResponseEngine(switch, config=DetectionConfig(canaries=(CANARY,)),
+                            playbooks=[REVOKE_ONLY], queue_size=1_000_000).start()
+    samples: dict[str, list[int]] = {"off": [], "on": []}
+    cpu = {"off": 0.0, "on": 0.0}
     ratios = []
-    for _ in range(pairs):
-        for mode in ("off", "on"):
-            engine = (ResponseEngine(domain, config=DetectionConfig(canaries=(CANARY,)),
-                                     playbooks=[REVOKE_ONLY], queue_size=1_000_000).start()
-                      if mode == "on" else None)
-            try:
+    try:
+        for mode in (True, False):  # warm both paths
+            switch.on = mode
+            timings(lambda: session.check(call), n=block, warmup=block)
+        for cycle in range(cycles):
+            p50 = {}
+            # ABBA order: a load trend within a cycle hits on and off alike.
+            for mode in (("off", "on") if cycle % 2 else ("on", "off")):
+                switch.on = mode == "on"
                 started = time.process_time()
-                blocks[mode].append(measure(lambda: session.check(call), n=n, warmup=n // 10))
-                if engine is not None:
+                got = timings(lambda: session.check(call), n=block, warmup=0)
+                if switch.on:
                     assert engine.drain(60)  # the worker's share is part of the cost
-                cpu[mode].append((time.process_time() - started) / (n + n // 10) * 1e6)
-            finally:
-                if engine is not None:
-                    engine.stop()
-        ratios.append(blocks["on"][-1]["p50_us"] / blocks["off"][-1]["p50_us"] - 1)
-    return {"blocks": blocks, "cpu_us_per_decision": cpu, "pair_ratios_p50": ratios,
-            "slowdown_p50": statistics.median(ratios),
-            "slowdown_cpu": statistics.median(cpu["on"]) / statistics.median(cpu["off"]) - 1,
-            "off": min(blocks["off"], key=lambda b: b["p50_us"]),
-            "on": min(blocks["on"], key=lambda b: b["p50_us"])}
+                cpu[mode] += time.process_time() - started
+                samples[mode].extend(got)
+                p50[mode] = got[block // 2]
+            ratios.append(p50["on"] / p50["off"] - 1)
+    finally:
+        engine.stop()
+        opened.__exit__(None, None, None)
+
+    def summary(ns: list[int]) -> dict[str, float]:
+        ordered = sorted(ns)
+        return {"p50_us": ordered[len(ordered) // 2] / 1000,
+                "p99_us": ordered[int(len(ordered) * 0.99)] / 1000,
+                "mean_us": statistics.fmean(ordered) / 1000, "n": len(ordered)}
+
+    off, on = summary(samples["off"]), summary(samples["on"])
+    return {"cycles": cycles, "block": block, "off": off, "on": on,
+            "pooled_slowdown_p50": on["p50_us"] / off["p50_us"] - 1,
+            "cycle_ratios_p50": ratios, "slowdown_p50": statistics.median(ratios),
+            "slowdown_cpu": cpu["on"] / cpu["off"] - 1,
+            "cpu_us_per_decision": {k: v / (cycles * block) * 1e6 for k, v in cpu.items()}}
 
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         domain = open_domain(Path(tmp) / "home")
         try:
-            result: dict[str, Any] = {"overhead": overhead(domain, 1_000)}
+            result: dict[str, Any] = {"overhead": overhead(domain)}
             engine = ResponseEngine(domain, config=DetectionConfig(canaries=(CANARY,)),
                                     playbooks=[REVOKE_ONLY]).start()
             try:
@@ -166,12 +217,13 @@ def main() -> None:
             except Exception as exc:  # reported, see the closing note of issue 7
                 print(f"domain close failed: {exc}")
     o = result["overhead"]
-    print(table([("decision, engine off (best block)", o["off"]),
-                 ("decision, engine on (best block)", o["on"])]))
-    print("p50 on/off per block pair: "
-          + ", ".join(f"{r:+.1%}" for r in o["pair_ratios_p50"]))
-    print(f"decision slowdown with detections on: p50 {o['slowdown_p50']:+.1%} (median of "
-          f"pairs), process CPU per decision {o['slowdown_cpu']:+.1%} (target <= 10%)")
+    print(table([("decision, engine off (all off blocks)", o["off"]),
+                 ("decision, engine on (all on blocks)", o["on"])]))
+    print(f"decision slowdown with detections on, {o['cycles']} alternating blocks of "
+          f"{o['block']}: p50 {o['slowdown_p50']:+.1%} (median of per-cycle ratios; "
+          f"quartiles {quartiles(o['cycle_ratios_p50'])}), pooled p50 "
+          f"{o['pooled_slowdown_p50']:+.1%}, process CPU per decision {o['slowdown_cpu']:+.1%} "
+          "(target <= 10%)")
     for name in ("ttc_canary_inline", "ttc_denials_worker", "ttc_denials_worker_busy"):
         r = result[name]
         print(f"{name}: p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms, max "

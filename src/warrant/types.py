@@ -234,12 +234,40 @@ class AgentRecord:
 
 
 class RevocationKind(str, enum.Enum):
-    """What a revocation names: one credential, one task, one agent, or everything."""
+    """What a revocation names: one credential, one task, one agent, everything, or a
+    narrowing.
+
+    A narrowing takes one risk class away from one task or one agent (and every
+    sub-agent of its chain); its other tools keep working. Its value is
+    `task:TASK_ID|RISK_CLASS` or `agent:AGENT_ID|RISK_CLASS` (`narrowing_value`):
+    neither task ids nor SPIFFE IDs can contain `|`, so the value parses back.
+    """
 
     CREDENTIAL = "credential"
     TASK = "task"
     AGENT = "agent"
     ALL = "all"
+    NARROW = "narrow"
+
+    @staticmethod
+    def narrowing_value(scope: str, subject: str, risk_class: RiskClass) -> str:
+        """The value of a NARROW revocation: `scope` (`task` or `agent`) may no longer
+        use `risk_class`."""
+        if scope not in ("task", "agent"):
+            raise ValueError(f"a narrowing names a `task` or an `agent`, not `{scope}`")
+        if not subject or "|" in subject:
+            raise ValueError(f"cannot narrow `{subject}`: not a task id or agent id")
+        return f"{scope}:{subject}|{risk_class.value}"
+
+    @staticmethod
+    def parse_narrowing(value: str) -> tuple[str, str, RiskClass]:
+        """`(scope, subject, risk_class)` of a NARROW revocation's value."""
+        scoped, _, risk = value.rpartition("|")
+        scope, _, subject = scoped.partition(":")
+        if scope not in ("task", "agent") or not subject:
+            raise ValueError(f"`{value}` is not a narrowing (expected task:ID|CLASS or "
+                             "agent:ID|CLASS)")
+        return scope, subject, RiskClass(risk)
 
 
 @dataclass(frozen=True, slots=True)

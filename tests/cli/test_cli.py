@@ -43,6 +43,14 @@ def test_the_whole_core_loop_from_the_command_line(home: Path) -> None:
                                 expect=1))
     assert denied["reasons"][0]["code"] == "warrant.argument-constraint"
 
+    # Narrowed to reads: payments stop, reading goes on.
+    warrant(home, "revoke", "--task", minted["task_id"], "--narrow", "money-movement")
+    narrowed = json.loads(warrant(home, *base, "--tool", "transfer", "--args", '{"amount": 5}',
+                                  expect=1))
+    assert narrowed["reasons"][-1]["code"] == "narrowed"
+    assert json.loads(warrant(home, *base, "--tool", "read_file", "--args",
+                              '{"path": "a"}'))["effect"] == "allow"
+
     warrant(home, "revoke", "--task", minted["task_id"])
     revoked = json.loads(warrant(home, *base, "--tool", "read_file", "--args", "{}", expect=1))
     assert revoked["reasons"][0]["code"] == "revoked"

@@ -397,3 +397,18 @@ def test_decisions_record_whose_request_they_acted_on(guard: Guard,
     record = domain.audit.get(decision.audit_seq or 0).record
     assert record.detail is not None
     assert tuple(record.detail["requested_by"]) == ("user:alice", intern.agent_id)
+
+
+def test_a_narrowing_of_the_requesters_task_binds_the_agent_acting_for_it(
+        guard: Guard, tools: dict[str, object]) -> None:
+    domain = guard.domain
+    intern, treasurer = _register(domain, "intern"), _register(domain, "treasurer")
+    asking = _session(guard, intern, _warrant(domain, intern, ("search", "pay")))
+    message = guard.receive(asking.seal("treasurer", "pay 5"), "pay 5", recipient="treasurer")
+    domain.revoke(RevocationKind.NARROW, RevocationKind.narrowing_value(
+        "task", message.task_id, RiskClass.MONEY_MOVEMENT), "medium alert")
+    with _scoped(guard, treasurer, _warrant(domain, treasurer, ("search", "pay"))) as session:
+        with session.acting_for(message), pytest.raises(Denied) as denied:
+            tools["pay"](amount=5)  # type: ignore[operator]
+        assert tools["pay"](amount=5) == "paid 5"  # type: ignore[operator]  # its own task
+    assert "narrowed" in {r.code for r in denied.value.decision.reasons}

@@ -48,7 +48,10 @@ def test_default_playbooks_gate_suspension_behind_approval_except_for_critical()
     assert modes["critical-contain"]["suspend_agent"] is StepMode.AUTOMATIC
     assert modes["high-contain"]["revoke_task"] is StepMode.AUTOMATIC
     assert modes["high-contain"]["suspend_agent"] is StepMode.NEEDS_APPROVAL
-    assert set(modes["medium-notify"]) == {"notify"}
+    # Medium narrows the task to read-only at once (not high-impact: the agent stays
+    # online); low only tells a human.
+    assert modes["medium-narrow"] == {"narrow": StepMode.AUTOMATIC, "notify": StepMode.AUTOMATIC}
+    assert set(modes["low-notify"]) == {"notify"}
 
 
 @pytest.mark.parametrize(("text", "problem"), [

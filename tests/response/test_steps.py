@@ -1,4 +1,4 @@
-"""The narrowing and memory steps, the memory-integrity detection, containment order, bounds."""
+"""The memory steps, the memory-integrity detection, containment order, bounds."""
 
 from __future__ import annotations
 
@@ -36,28 +36,6 @@ def admin_details(domain: TrustDomain, action: str) -> list[dict[str, object]]:
 
 def revocations(domain: TrustDomain) -> set[tuple[str, str]]:
     return {(k, v) for k, v, _, _ in domain.store.list_revocations()}
-
-
-def test_narrow_records_what_stays_and_enforces_at_least_that_much(
-        domain: TrustDomain, watch: Watch, pipeline: Pipeline, agent: AgentKit) -> None:
-    engine = ResponseEngine(domain, playbooks=[parse_playbook("""
-id: narrow
-match: {severities: [critical]}
-steps: [{action: narrow}]
-""")], config=DetectionConfig(canaries=(CANARY,)))
-    engine.observe(watch)
-    with engine:
-        canary_call(pipeline, agent)
-        _, done = watch.wait("contained")
-    assert done["action"] == "narrow"
-    [narrowing] = admin_details(domain, "response.narrow")
-    assert narrowing["task_id"] == agent.task_id
-    assert narrowing["keep"] == ["read_file"]
-    assert sorted(str(t) for t in narrowing["drop"]) == ["send_email", "transfer"]  # type: ignore[attr-defined]
-    # The pipeline has no per-tool narrowing check: the step enforces by revoking the task,
-    # so nothing the narrowing drops (and nothing else) is still allowed.
-    assert not pipeline.decide(agent.request("send_email", to="ops@acme.example")).allowed
-    assert not pipeline.decide(agent.request("read_file", path="a")).allowed
 
 
 def test_containment_runs_before_the_alert_is_recorded(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
+import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -57,15 +58,64 @@ def incidents_group() -> None:
 @click.option("--status", type=click.Choice(["open", "acked", "contained", "closed"]),
               help="Only incidents with this status.")
 @click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
+@click.option("--follow", "-f", is_flag=True,
+              help="Then keep printing new incidents as they open, until interrupted "
+                   "(oldest first; with --json, one object per line).")
+@click.option("--interval", type=click.FloatRange(0.05, 60), default=0.5, show_default=True,
+              help="Seconds between looks for new incidents (with --follow).")
 @home_option
 @json_option
-def incidents_list(status: str | None, limit: int, home: Path | None, as_json: bool) -> None:
-    """List incidents, newest first."""
+def incidents_list(status: str | None, limit: int, follow: bool, interval: float,
+                   home: Path | None, as_json: bool) -> None:
+    """List incidents, newest first (or follow new ones as they open)."""
     with _incidents(home) as (store, _):
+        if follow:
+            _follow(store, status=status, limit=limit, interval=interval, as_json=as_json)
+            return
         items = store.list(status=status, limit=limit)
-    emit([{k: v for k, v in i.to_json().items() if k not in ("evidence", "timeline")}
-          for i in items], as_json,
+    emit([_summary(i) for i in items], as_json,
          lambda: click.echo("\n".join(_line(i) for i in items) or "no incidents"))
+
+
+def _summary(i: Incident) -> dict[str, object]:
+    return {k: v for k, v in i.to_json().items() if k not in ("evidence", "timeline")}
+
+
+#: New incidents looked at per poll while following; more between two polls are
+#: reported as a gap (the rest stay in `warrant incidents list`).
+FOLLOW_WINDOW = 1_000
+
+
+def _follow(store: SqliteIncidents, *, status: str | None, limit: int, interval: float,
+            as_json: bool) -> None:
+    """Print the latest `limit` incidents oldest first, then each new one as it opens.
+
+    Polls the incident tables (the response engine writes them from whatever
+    process runs it: the gateway, a Guard) every `interval` seconds.
+    """
+    seen: set[str] = set()
+
+    def show(items: list[Incident]) -> None:
+        for i in reversed(items):  # oldest first, like a log
+            if i.incident_id in seen:
+                continue
+            seen.add(i.incident_id)
+            click.echo(json.dumps(_summary(i), sort_keys=True, default=str) if as_json
+                       else _line(i))
+
+    show(store.list(status=status, limit=limit))
+    try:
+        while True:
+            time.sleep(interval)
+            latest = store.list(status=status, limit=FOLLOW_WINDOW)
+            if len(latest) == FOLLOW_WINDOW and not seen & {i.incident_id for i in latest}:
+                click.echo(f"(more than {FOLLOW_WINDOW} incidents opened since the last "
+                           "look; showing the latest)", err=True)
+            show(latest)
+            # Older incidents never come back into the window: forget them (bounded memory).
+            seen.intersection_update(i.incident_id for i in latest)
+    except KeyboardInterrupt:
+        return
 
 
 def _show(i: Incident) -> None:

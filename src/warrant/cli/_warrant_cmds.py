@@ -13,7 +13,7 @@ import click
 from warrant import identity, warrants
 from warrant.enforce import CallRequest, Pipeline, session_ledgers
 from warrant.errors import WarrantError
-from warrant.types import Decision, Effect, RevocationKind, ToolCall
+from warrant.types import Decision, Effect, RevocationKind, RiskClass, ToolCall
 
 from ._common import (
     EXIT_APPROVAL,
@@ -132,14 +132,22 @@ def inspect(token: str, home: Path | None, as_json: bool) -> None:
 @click.option("--agent", "agent_name", help="Revoke everything an agent holds.")
 @click.option("--all", "everything", is_flag=True,
               help="Kill switch: revoke every warrant and credential in the domain.")
+@click.option("--narrow", "narrow", multiple=True,
+              type=click.Choice([r.value for r in RiskClass]),
+              help="With --task or --agent: take only this risk class away (repeatable); "
+                   "everything else keeps working, e.g. --narrow write --narrow "
+                   "external-communication leaves reads.")
 @click.option("--reason", default="revoked by operator", show_default=True)
 @home_option
 @json_option
-def revoke(task_id: str | None, agent_name: str | None, everything: bool, reason: str,
-           home: Path | None, as_json: bool) -> None:
-    """Revoke by task, by agent, or domain-wide. Checked on every decision."""
+def revoke(task_id: str | None, agent_name: str | None, everything: bool,
+           narrow: tuple[str, ...], reason: str, home: Path | None, as_json: bool) -> None:
+    """Revoke by task, by agent, or domain-wide; or narrow a task or agent to fewer
+    risk classes. Checked on every decision."""
     if sum(map(bool, (task_id, agent_name, everything))) != 1:
         raise click.UsageError("give exactly one of --task, --agent or --all")
+    if narrow and everything:
+        raise click.UsageError("--narrow applies to one --task or --agent, not --all")
     with opened(home) as domain:
         if everything:
             kind, value = RevocationKind.ALL, "*"
@@ -147,6 +155,15 @@ def revoke(task_id: str | None, agent_name: str | None, everything: bool, reason
             kind, value = RevocationKind.AGENT, domain.agent(agent_name).agent_id
         else:
             kind, value = RevocationKind.TASK, str(task_id)
+        if narrow:
+            scope = "agent" if agent_name else "task"
+            values = [RevocationKind.narrowing_value(scope, value, RiskClass(r)) for r in narrow]
+            # Every class is recorded (no short circuit), then: was any of them new?
+            recorded = [domain.revoke(RevocationKind.NARROW, v, reason) for v in values]
+            new = any(recorded)
+            emit({"kind": "narrow", "value": values, "new": new}, as_json, lambda: click.echo(
+                f"narrowed {scope} {value}: no more {', '.join(narrow)} tools"))
+            return
         new = domain.revoke(kind, value, reason)
     emit({"kind": kind.value, "value": value, "new": new}, as_json, lambda: click.echo(
         f"revoked {kind.value} {value}" + ("" if new else " (it already was)")))

@@ -61,6 +61,8 @@ class CallContext:
     #: Internal detail for the audit record only (never shown to the caller).
     detail: dict[str, Any] = field(default_factory=dict)
     policy_revision: str | None = None
+    #: The verified warrant of the agent whose request this call acts on (if any).
+    requester: Warrant | None = None
     #: Where the arguments came from (set by the data-flow stage, when it runs).
     flow: FlowTrace | None = None
     #: Labels policy sees in `context.labels` (data flow, content inspection).

@@ -108,6 +108,7 @@ class IntersectRequester:
             return ctx.deny("delegation.requester-invalid",
                             f"the requesting agent's warrant is not valid: {exc.detail}",
                             "delegation")
+        ctx.requester = requester
         ctx.detail["requested_by"] = list(requester.principal_chain)
         revoked = self._store.revoked(task_id=requester.task_id, agent_id=None,
                                       credential_id=None, agent_ids=requester.agents)

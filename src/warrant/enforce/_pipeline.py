@@ -31,6 +31,7 @@ from ._inspect import InspectArguments, findings_json
 from ._redact import redact_arguments
 from ._stages import (
     Authenticate,
+    CheckNarrowing,
     CheckRevocation,
     ConsumeBudget,
     EvaluatePolicy,
@@ -49,7 +50,7 @@ ANSWER_TOOL = "warrant:answer"
 def default_stages(domain: TrustDomain, replay_guard: identity.ReplayGuard,
                    ledgers: SessionLedgers | None = None) -> list[Stage]:
     """authenticate → warrant → delegation chain → revocation → scope → requester
-    (intersection) → catalogue → data flow → content inspection → policy → approval
+    (intersection) → catalogue → narrowing → data flow → content inspection → policy → approval
     → budget."""
     ledgers = ledgers or session_ledgers(domain)
     return [
@@ -60,6 +61,7 @@ def default_stages(domain: TrustDomain, replay_guard: identity.ReplayGuard,
         check_scope,
         IntersectRequester(domain.store, domain.domain, domain.public_key),
         LookUpTool(domain.store),
+        CheckNarrowing(domain.store),
         TraceDataFlow(ledgers),
         InspectArguments(),
         EvaluatePolicy(domain.policies),

@@ -1,5 +1,5 @@
 """The stages of one decision: authenticate, verify the warrant, revocation, scope,
-catalogue, policy, budget. Each is a small callable with the `Stage` shape.
+catalogue, narrowing, policy, budget. Each is a small callable with the `Stage` shape.
 
 INVARIANT: every stage either returns `Effect.DENY` with a reason, or leaves the
 context for the next stage; any exception escaping a stage is turned into a deny
@@ -188,6 +188,37 @@ class LookUpTool:
                             "catalogue")
         ctx.tool = tool
         return None
+
+
+class CheckNarrowing:
+    """The tool's risk class was not taken away from the task, the agent or any agent
+    of its chain (the response engine narrows, e.g. to read-only tools, instead of
+    revoking everything).
+
+    Runs after `LookUpTool`, the first stage that knows the risk class. The same
+    query also sees whole revocations recorded since `CheckRevocation` ran.
+    """
+
+    def __init__(self, store: StateStore):
+        self._store = store
+
+    def __call__(self, ctx: CallContext) -> Effect | None:
+        assert ctx.warrant is not None
+        assert ctx.credential is not None
+        assert ctx.tool is not None  # the catalogue stage ran first
+        # Acting on another agent's request: that task's and chain's narrowings bind too.
+        requester = ctx.requester
+        found = self._store.revoked(task_id=ctx.warrant.task_id,
+                                    agent_id=ctx.credential.agent_id, credential_id=None,
+                                    agent_ids=ctx.warrant.agents + (
+                                        requester.agents if requester else ()),
+                                    token_ids=(requester.task_id,) if requester else (),
+                                    risk_class=ctx.tool.risk_class)
+        if found is None:
+            return None
+        if found.startswith("narrowed"):  # the store's documented form of a narrowing
+            return ctx.deny("narrowed", found, "revocation")
+        return ctx.deny("revoked", f"revoked: {found}", "revocation")
 
 
 class EvaluatePolicy:

@@ -27,6 +27,10 @@ ATTACK_REASONS = frozenset({
 })
 
 
+#: The admin action the unusual-delegation and new-pair detections read.
+RECEIVED = frozenset({"delegation.received"})
+
+
 @dataclass(frozen=True, slots=True)
 class DelegationConfig:
     """Tunables of the delegation detections."""
@@ -68,7 +72,8 @@ def delegation_attack() -> Detection:
 
     detection = Detection("response.delegation-attack", Severity.HIGH,
                           "a message between agents was replayed, forged, or carried a "
-                          "widened or stolen warrant", detect, inline=True)
+                          "widened or stolen warrant", detect, inline=True,
+                          kinds=frozenset({"admin"}), actions=frozenset({"delegation.rejected"}))
     return detection
 
 
@@ -103,7 +108,8 @@ def delegation_unusual(config: DelegationConfig) -> Detection:
 
     detection = Detection("response.delegation-unusual", Severity.MEDIUM,
                           f"delegation deeper than {config.max_depth} or fan-out to "
-                          f"{config.fan_out}+ agents within {config.fan_out_window:g}s", detect)
+                          f"{config.fan_out}+ agents within {config.fan_out_window:g}s", detect,
+                          kinds=frozenset({"admin"}), actions=RECEIVED)
     return detection
 
 
@@ -126,7 +132,8 @@ def delegation_new_pair(config: DelegationConfig) -> Detection:
                                 agent=pair[0], task_id=_text(detail.get("task_id"))),)
 
     detection = Detection("response.delegation-new-pair", Severity.LOW,
-                          "a sender → recipient pair not seen before", detect)
+                          "a sender → recipient pair not seen before", detect,
+                          kinds=frozenset({"admin"}), actions=RECEIVED)
     return detection
 
 

@@ -13,10 +13,18 @@ import math
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from ._delegation import delegation_detections
 from ._model import Alert, Detection, Event, Severity
+
+#: The record kinds detections read (`Detection.kinds`): the engine routes by them.
+DECISIONS = frozenset({"decision"})
+OUTCOMES = frozenset({"outcome"})
+ADMIN = frozenset({"admin"})
+#: Denial codes that mean a containment step is doing its job.
+CONTAINED = frozenset({"revoked", "narrowed", "delegation.requester-revoked"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,8 +58,11 @@ def repeated_denials(config: DetectionConfig) -> Detection:
         if record.kind != "decision" or record.effect != "deny" or record.agent is None:
             return ()
         codes = {r["code"] for r in record.reasons}
-        if codes <= {"revoked"}:
-            # Denials caused by a revocation are containment working, not a new attack.
+        if codes & CONTAINED:
+            # Denials caused by a revocation or narrowing are containment working, not a
+            # new attack (a narrowed agent retrying its writes must not escalate itself
+            # to a revoked task). A denial stops the pipeline, so a containment code
+            # among the reasons is the cause; the others are earlier stages' allows.
             return ()
         recent: deque[tuple[float, int]] = state.setdefault(record.agent, deque())
         recent.append((event.received_at, event.seq))
@@ -68,7 +79,7 @@ def repeated_denials(config: DetectionConfig) -> Detection:
 
     detection = Detection("response.repeated-denials", Severity.HIGH,
                           f"{config.denials} denied calls by one agent within "
-                          f"{config.denial_window:g} seconds", detect)
+                          f"{config.denial_window:g} seconds", detect, kinds=DECISIONS)
     return detection
 
 
@@ -89,7 +100,8 @@ def admin_action(action: str, detection_id: str, severity: Severity,
         return _alerts(detection.alert(event, f"{action}: {what}", agent=agent, task_id=task,
                                        **extra))
 
-    detection = Detection(detection_id, severity, description, detect, inline=True)
+    detection = Detection(detection_id, severity, description, detect, inline=True,
+                          kinds=ADMIN, actions=frozenset({action}))
     return detection
 
 
@@ -111,18 +123,25 @@ def memory_integrity() -> Detection:
                         "a stored memory item failed its signature or audit-log check")
 
 
-def _strings(value: Any, depth: int = 0) -> Iterator[str]:
+def _collect_strings(value: Any, into: list[str], depth: int = 0) -> None:
+    """Append every string (keys too) inside `value` to `into`.
+
+    Exact type checks, not isinstance(Mapping) (an ABC check, slow): this runs
+    inline on every decision, and records freeze every mapping to a
+    MappingProxyType and every list to a tuple.
+    """
     if depth > 8:
         return
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, Mapping):
+    kind = type(value)
+    if kind is MappingProxyType or kind is dict:
         for k, v in value.items():
-            yield str(k)
-            yield from _strings(v, depth + 1)
-    elif isinstance(value, tuple | list):
+            into.append(str(k))
+            _collect_strings(v, into, depth + 1)
+    elif kind is tuple or kind is list:
         for v in value:
-            yield from _strings(v, depth + 1)
+            _collect_strings(v, into, depth + 1)
+    elif isinstance(value, str):
+        into.append(value)
 
 
 def canary_token(config: DetectionConfig) -> Detection:
@@ -138,16 +157,21 @@ def canary_token(config: DetectionConfig) -> Detection:
         record = event.record
         if not canaries or record.kind != "decision" or not record.arguments_redacted:
             return ()
-        for text in _strings(record.arguments_redacted):
-            for canary in canaries:
-                if canary in text:
-                    return _alerts(detection.alert(
-                        event, f"canary token used by `{record.agent}` in a call to "
-                               f"`{record.tool}`", canary=canary[:8] + "…"))
+        texts: list[str] = []
+        _collect_strings(record.arguments_redacted, texts)
+        # One search per canary over all the strings; NUL keeps a match inside one string.
+        blob = "\0".join(texts)
+        for canary in canaries:
+            if canary in blob:
+                return _alerts(detection.alert(
+                    event, f"canary token used by `{record.agent}` in a call to "
+                           f"`{record.tool}`", canary=canary[:8] + "…"))
         return ()
 
+    # Without canaries there is nothing to look for: the detection reads no record.
     detection = Detection("response.canary-token", Severity.CRITICAL,
-                          "a planted canary (honey) token appeared in a call", detect, inline=True)
+                          "a planted canary (honey) token appeared in a call", detect, inline=True,
+                          kinds=DECISIONS if canaries else frozenset())
     return detection
 
 
@@ -189,7 +213,8 @@ def rate_anomaly(config: DetectionConfig) -> Detection:
             count=s["count"], baseline=round(s["mean"], 2)))
 
     detection = Detection("response.rate-anomaly", Severity.MEDIUM,
-                          "call volume far above the agent's learned baseline", detect)
+                          "call volume far above the agent's learned baseline", detect,
+                          kinds=DECISIONS)
     return detection
 
 
@@ -214,8 +239,10 @@ def outside_hours(config: DetectionConfig) -> Detection:
             event, f"`{record.agent}` called `{record.tool}` at {at:%H:%M} UTC, outside its "
                    f"declared hours {start:02d}-{end:02d}"))
 
+    # Without declared hours nobody can be outside them: the detection reads no record.
     detection = Detection("response.outside-hours", Severity.MEDIUM,
-                          "activity outside the agent's declared hours", detect)
+                          "activity outside the agent's declared hours", detect,
+                          kinds=DECISIONS if config.declared_hours else frozenset())
     return detection
 
 
@@ -241,7 +268,7 @@ def injection_then_sink() -> Detection:
 
     detection = Detection("response.injection-then-sink", Severity.HIGH,
                           "a sink call carried values found only in injected instructions",
-                          detect, inline=True)
+                          detect, inline=True, kinds=DECISIONS)
     return detection
 
 
@@ -261,7 +288,7 @@ def injected_content_seen() -> Detection:
 
     detection = Detection("response.injected-content", Severity.LOW,
                           "a tool result holds text that looks like injected instructions",
-                          detect, inline=True)
+                          detect, inline=True, kinds=OUTCOMES)
     return detection
 
 

@@ -70,6 +70,13 @@ DetectFn = Callable[[Event, dict[str, Any]], Iterable[Alert]]
 class Detection:
     """A detection: an id, a severity, a description and its function.
 
+    `kinds` names the record kinds the function reads (None: every record) and
+    `actions` the admin actions (an admin record's `tool`) it reads (empty:
+    every admin record of `kinds`). The engine indexes detections by both and
+    calls a function only with records it reads, so a decision costs nothing
+    in the detections that watch admin actions. A function must still ignore
+    what it does not handle (it may be called directly, e.g. in tests).
+
     INVARIANT: an `inline` detection must be cheap and must not keep state
     between calls (it runs concurrently on every thread that appends records).
     """
@@ -79,6 +86,13 @@ class Detection:
     description: str
     detect: DetectFn
     inline: bool = False
+    kinds: frozenset[str] | None = None
+    actions: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        if self.actions and self.kinds is not None and "admin" not in self.kinds:
+            raise ValueError(f"detection `{self.id}` names admin actions but does not read "
+                             "admin records")
 
     def alert(self, event: Event, summary: str, *, seqs: tuple[int, ...] | None = None,
               agent: str | None = None, task_id: str | None = None,

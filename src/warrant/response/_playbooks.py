@@ -162,7 +162,8 @@ def domain_playbooks(home: Path, public_key: Ed25519PublicKey, *,
 
 def default_playbooks() -> list[Playbook]:
     """The shipped playbooks: critical → contain now, memory tampering → quarantine the
-    namespace, high → revoke task, medium → notify."""
+    namespace, high → revoke task, medium → narrow the task to read-only, low → notify."""
     pack = resources.files("warrant.response") / "playbooks"
     return [parse_playbook((pack / name).read_text(encoding="utf-8"), f"default/{name}")
-            for name in ("critical.yaml", "memory.yaml", "high.yaml", "medium.yaml")]
+            for name in ("critical.yaml", "memory.yaml", "high.yaml", "medium.yaml",
+                         "low.yaml")]

@@ -1,8 +1,8 @@
 """Playbook steps: one callable shape, `step(ctx) -> StepOutcome`, raising on failure.
 
-Every containment step only ever adds a revocation or a quarantine, so running,
-failing or repeating any of them can never leave an agent more privileged than
-before.
+Every containment step only ever adds a revocation (a narrowing is one too) or a
+quarantine, so running, failing or repeating any of them can never leave an
+agent more privileged than before.
 `notify` never blocks: the webhook is posted by a background `Notifier`
 (retries with backoff, short timeout), so a dead webhook cannot delay or stop
 containment.
@@ -90,15 +90,23 @@ def kill_switch(ctx: StepContext) -> StepOutcome:
                        contains=True)
 
 
+#: What `narrow` takes away: every risk class but read-only, the most damaging first
+#: (each is in force from the next decision on, so this is the order of relief).
+NARROWED_CLASSES = (RiskClass.MONEY_MOVEMENT, RiskClass.EXTERNAL_COMMUNICATION,
+                    RiskClass.DESTRUCTIVE, RiskClass.CODE_EXECUTION, RiskClass.WRITE)
+
+
 def narrow(ctx: StepContext) -> StepOutcome:
     """Cut the task down to its read-only tools.
 
-    The pipeline has no per-tool narrowing check yet (no revocation kind or
-    policy input names a tool class), and a narrowing it does not enforce
-    would leave the agent exactly as privileged as before. So the narrowing is
-    recorded (audited: what stays, what goes) and enforced the only way the
-    pipeline can today: the task's warrant is revoked, read-only tools
-    included. Strictly narrower than asked, never wider.
+    Each other risk class is recorded as a `narrow` revocation of the task,
+    which the pipeline enforces on the next decision (code `narrowed`); the
+    agent can still read and answer while a human looks. If recording the
+    narrowing fails, the task is revoked outright instead: narrower than asked,
+    never wider.
+
+    Only a task is narrowed: an agent-wide narrowing would outlive every task
+    and has no automatic end, so it is left to an operator.
     """
     task = ctx.alert.task_id
     if not task:
@@ -109,13 +117,24 @@ def narrow(ctx: StepContext) -> StepOutcome:
     for name in granted:
         tool = ctx.domain.store.get_tool(name)
         (keep if tool is not None and tool.risk_class is RiskClass.READ_ONLY else drop).append(name)
-    ctx.domain.record_admin("response.narrow", {
-        "agent": ctx.alert.agent, "task_id": task, "keep": keep, "drop": drop,
-        "incident_id": ctx.incident_id, "enforced_as": "revoke_task"})
-    ctx.domain.revoke(RevocationKind.TASK, task, f"{ctx.reason} (narrowed)")
-    return StepOutcome("done", f"task `{task}` narrowed to read-only tools "
-                               f"({', '.join(keep) or 'none'}); enforced by revoking the task "
-                               "until the pipeline checks narrowings", contains=True)
+    try:
+        ctx.domain.record_admin("response.narrow", {
+            "agent": ctx.alert.agent, "task_id": task, "keep": keep, "drop": drop,
+            "forbid": [c.value for c in NARROWED_CLASSES], "incident_id": ctx.incident_id})
+        for risk in NARROWED_CLASSES:
+            ctx.domain.revoke(RevocationKind.NARROW,
+                              RevocationKind.narrowing_value("task", task, risk), ctx.reason)
+    except Exception as exc:
+        # INVARIANT: a narrowing that did not land leaves the task revoked, not as it was.
+        log.exception("narrowing task %s failed; revoking the task instead", task)
+        error = f"{type(exc).__name__}: {exc}"[:200]
+        ctx.domain.revoke(RevocationKind.TASK, task,
+                          f"{ctx.reason} (narrowing failed, revoked instead: {error})")
+        return StepOutcome("done", f"narrowing task `{task}` failed ({error}); the task was "
+                                   "revoked instead", contains=True)
+    return StepOutcome("done", f"task `{task}` narrowed to read-only tools (keeps "
+                               f"{', '.join(keep) or 'no granted tool'}; loses "
+                               f"{', '.join(drop) or 'no granted tool'})", contains=True)
 
 
 def _namespaces(alert: Alert) -> list[str]:

@@ -47,19 +47,23 @@ class BatchWorker:
     """A bounded deque worked off in batches by one daemon thread (the engine's shape).
 
     The decision path pays one `deque.append` (atomic, no lock) per record and
-    wakes the worker only when it sleeps, so a busy stream costs no lock and no
-    wake-up per record; the worker takes everything queued at once.
+    wakes the worker only when it sleeps; the worker takes everything queued at
+    once. With `linger` (seconds) the worker waits that long after each batch
+    before it announces sleep, so a steady stream wakes it once per `linger`,
+    not once per record (on a stream slower than the work, without it, every
+    record is a wake-up); an `urgent` submit ends the wait at once.
     `poke` wakes it without an item (work queued elsewhere, e.g. triage).
     """
 
     def __init__(self, name: str, work: Callable[[list[object]], None], *, max_items: int,
-                 max_batch: int = 1024):
+                 max_batch: int = 1024, linger: float = 0.0):
         self.max_items, self.running = max_items, False
         self._name, self._work, self._max_batch = name, work, max_batch
+        self._linger = linger
         self._items: deque[object] = deque()
         self._wake = threading.Event()
         self._idle = threading.Condition()
-        self._busy = self._sleeping = self._stopping = False
+        self._busy = self._sleeping = self._lingering = self._stopping = False
         self._poked = False
         self._thread: threading.Thread | None = None
 
@@ -71,12 +75,16 @@ class BatchWorker:
         self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
         self._thread.start()
 
-    def submit(self, item: object) -> bool:
-        """Queue `item`; False (nothing queued) when the queue is full."""
+    def submit(self, item: object, *, urgent: bool = False) -> bool:
+        """Queue `item`; False (nothing queued) when the queue is full.
+
+        An `urgent` item also cuts the worker's linger short (it is worked off
+        now, not up to `linger` later).
+        """
         if len(self._items) >= self.max_items:
             return False
         self._items.append(item)
-        if self._sleeping:
+        if self._sleeping or (urgent and self._lingering):
             self._wake.set()
         return True
 
@@ -101,8 +109,22 @@ class BatchWorker:
 
     def _run(self) -> None:
         items = self._items
+        lingered = True  # only a batch just worked off is followed by a linger
         while True:
             if not items and not self._poked:
+                if self._linger and not lingered and not self._stopping:
+                    # Stay awake a moment without announcing sleep: on a busy stream
+                    # appenders then never pay for waking this thread (a context switch
+                    # and a GIL hand-off per record), and what arrives meanwhile is
+                    # worked off as one batch. Urgent items and pokes end it early.
+                    lingered = self._lingering = True
+                    # Re-check after announcing: an urgent append that saw `_lingering`
+                    # False happened before this check and is seen here.
+                    if not items and not self._poked:
+                        self._wake.wait(self._linger)
+                    self._lingering = False
+                    self._wake.clear()
+                    continue
                 with self._idle:
                     self._busy = False
                     self._idle.notify_all()
@@ -116,6 +138,6 @@ class BatchWorker:
                 self._sleeping = False
                 self._wake.clear()
                 continue
-            self._busy, self._poked = True, False
+            self._busy, self._poked, lingered = True, False, False
             batch = [items.popleft() for _ in range(min(len(items), self._max_batch))]
             self._work(batch)

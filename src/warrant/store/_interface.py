@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from warrant.types import AgentRecord, RevocationKind, ToolInfo
+from warrant.types import AgentRecord, RevocationKind, RiskClass, ToolInfo
 
 from ._approvals import Approval
 from ._observations import Observation
@@ -64,7 +64,8 @@ class StateStore(Protocol):
     def revoke(self, kind: RevocationKind, value: str, now: float, reason: str) -> bool: ...
     def revoked(self, *, task_id: str | None, agent_id: str | None,
                 credential_id: str | None, token_ids: tuple[str, ...] = (),
-                agent_ids: tuple[str, ...] = ()) -> str | None: ...
+                agent_ids: tuple[str, ...] = (),
+                risk_class: RiskClass | None = None) -> str | None: ...
     def revoke_credentials_of(self, agent_id: str, now: float, reason: str) -> int: ...
     def list_revocations(self) -> list[tuple[str, str, float, str]]: ...
 

@@ -211,11 +211,16 @@ class SqliteStore:
 
     def revoked(self, *, task_id: str | None, agent_id: str | None,
                 credential_id: str | None, token_ids: tuple[str, ...] = (),
-                agent_ids: tuple[str, ...] = ()) -> str | None:
+                agent_ids: tuple[str, ...] = (),
+                risk_class: RiskClass | None = None) -> str | None:
         """The first revocation that covers this request, described; None when none does.
 
         `agent_ids` are further agents that must not be revoked (the principal
         chain of a delegated warrant: revoking an orchestrator stops its sub-agents).
+        With `risk_class`, narrowings that take that class away from the task
+        (or `token_ids`) or from any of the agents count too, and are reported
+        first; a narrowing is described starting with `narrowed`. Without it,
+        narrowings are ignored: they revoke one class, never the whole task.
         """
         keys: list[tuple[str, str]] = [(RevocationKind.ALL.value, "*")]
         if task_id:
@@ -225,15 +230,26 @@ class SqliteStore:
         if credential_id:
             keys.append((RevocationKind.CREDENTIAL.value, credential_id))
         keys.extend((RevocationKind.TASK.value, t) for t in token_ids)
-        keys.extend((RevocationKind.AGENT.value, a) for a in agent_ids if a != agent_id)
+        others = tuple(a for a in agent_ids if a != agent_id)
+        keys.extend((RevocationKind.AGENT.value, a) for a in others)
+        if risk_class is not None:
+            narrow = RevocationKind.NARROW
+            keys.extend((narrow.value, narrow.narrowing_value("task", t, risk_class))
+                        for t in (task_id, *token_ids) if t)
+            keys.extend((narrow.value, narrow.narrowing_value("agent", a, risk_class))
+                        for a in (agent_id, *others) if a)
         clause = " OR ".join("(kind = ? AND value = ?)" for _ in keys)
         params = tuple(x for pair in keys for x in pair)
         # Only `?` placeholders are formatted in; every value is a bound parameter.
-        sql = f"SELECT kind, value, reason FROM revocations WHERE {clause} LIMIT 1"  # noqa: S608 - placeholders only
+        sql = (f"SELECT kind, value, reason FROM revocations WHERE {clause} "  # noqa: S608 - placeholders only
+               "ORDER BY kind = 'narrow' DESC LIMIT 1")
         rows = self._query(sql, params)
         if not rows:
             return None
         kind, value, reason = rows[0]
+        if kind == RevocationKind.NARROW.value:
+            scope, subject, risk = RevocationKind.parse_narrowing(str(value))
+            return f"narrowed: {scope} `{subject}` may no longer use {risk.value} tools ({reason})"
         return f"{kind} `{value}` revoked ({reason})"
 
     def revoke_credentials_of(self, agent_id: str, now: float, reason: str) -> int:
