@@ -85,6 +85,8 @@ SURFACES = {
         "SandboxViolation", "SandboxedCommand", "get_profile", "load_profiles",
         "parse_profiles", "program_binds", "run_sandboxed", "sandboxed_command",
         "EgressHook", "EgressRecord", "SandboxToolError", "call_in_sandbox", "landlock_status",
+        "RunningSandbox", "kill_sandboxes", "register_sandbox", "running_sandboxes",
+        "unregister_sandbox",
     },
     "warrant.a2a": {
         "ENVELOPE_EXTENSION", "GuardedExecutor", "GuardedRequestHandler", "SealingInterceptor",

@@ -45,14 +45,14 @@ pytestmark = pytest.mark.skipif(
     reason=f"bubblewrap cannot run here: {_bwrap_problem()}")
 
 
-def make_world(tmp_path: Path, *, strict: bool) -> World:
+def make_world(tmp_path: Path, *, strict: bool, grants: tuple[str, ...] = GRANTS) -> World:
     home = tmp_path / "home"
     with TrustDomain.init(home, "acme.example") as domain:
         record, key = domain.register_agent("bot", owner="ops", purpose="probes")
         assert key is not None
         issued = domain.issue_credential("bot")
         task_id, token = domain.mint(agent="bot", task="probe",
-                                     tools=[warrants.parse_tool_spec(g) for g in GRANTS],
+                                     tools=[warrants.parse_tool_spec(g) for g in grants],
                                      on_behalf_of="user:alice", instruction="Check things.")
     if not strict:
         config = home / "config.toml"

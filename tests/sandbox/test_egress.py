@@ -167,6 +167,6 @@ def test_the_proxy_decides_by_host_and_port() -> None:
         ("files.pypi.org", 443), ("10.0.0.5", 5432)]
 
 
-def test_long_running_servers_refuse_a_network_profile_rather_than_run_unproxied() -> None:
-    with pytest.raises(SandboxError, match="not supported for long-running servers"):
+def test_long_running_servers_refuse_a_network_profile_without_an_audit_hook() -> None:
+    with pytest.raises(SandboxError, match="needs an audit hook for its egress proxy"):
         sandboxed_command(["/bin/true"], profile("example.com"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import tempfile
 from pathlib import Path
 
@@ -12,6 +13,8 @@ import pytest
 from warrant.sandbox import (
     BUILTIN_PROFILES,
     SandboxError,
+    SandboxLimits,
+    SandboxProfile,
     SandboxRefused,
     SandboxUnavailable,
     get_profile,
@@ -123,3 +126,28 @@ def test_unsafe_mode_warns_every_time_and_is_reported(caplog: pytest.LogCaptureF
         assert b"still-scrubbed" not in result.stdout
     assert sum("UNSAFE" in r.message for r in caplog.records) == 2
     assert os.environ["AWS_SECRET_ACCESS_KEY"] == "still-scrubbed"
+
+
+def test_starting_sandboxes_leaves_the_callers_own_identity_and_network_alone() -> None:
+    # The spawner thread drops to `nobody` and restricts itself with Landlock; the
+    # caller's threads must keep their own uid and TCP.
+    uid = os.geteuid()
+    assert run_sandboxed(["/bin/true"]).ok
+    assert os.geteuid() == uid
+    with socket.create_server(("127.0.0.1", 0)) as server, \
+            socket.create_connection(server.getsockname(), timeout=5):
+        pass
+
+
+def test_the_sandbox_has_a_read_only_dev_with_only_the_harmless_devices() -> None:
+    result = run_sandboxed(["/bin/sh", "-c", "ls /dev; echo x > /dev/new; echo x > /dev/null"])
+    listed = result.stdout.decode().split()
+    assert {"null", "zero", "random", "urandom"} <= set(listed)
+    assert not {"tty", "pts", "full", "core"} & set(listed)
+    assert b"Read-only file system" in result.stderr
+
+
+def test_the_command_starts_with_its_limits_already_set() -> None:
+    profile = SandboxProfile(name="t", limits=SandboxLimits(nofile=64, cpu_seconds=7))
+    result = run_sandboxed(["/bin/sh", "-c", "ulimit -n; ulimit -t"], profile)
+    assert result.stdout.split() == [b"64", b"7"]

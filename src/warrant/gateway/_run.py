@@ -19,6 +19,7 @@ from ._auth import open_session
 from ._config import GatewayConfig
 from ._http import Listen, serve_http
 from ._server import Gateway
+from ._upstream import attach_sandbox
 
 #: The shared state database inside the domain's home (pins live next to the catalogue).
 STATE_DB = "state.db"
@@ -58,6 +59,14 @@ def run_gateway(config: GatewayConfig, *, home: Path | None = None,
             session = (None if where is not None
                        else open_session(guard, os.environ if env is None else env))
             gateway = Gateway(domain, config, pins, guard.pipeline, session)
+            # -- sandbox (issue 5): the domain's profiles and egress audit for stdio servers
+            attach_sandbox(gateway.upstreams.values(), domain, root)
+            # -- end sandbox --
+            for upstream in gateway.upstreams.values():  # what `kill_sandboxes` stops
+                upstream.agent = session.credential.agent_id if session else None
+            if gateway.memory:
+                # `quarantine_memory` acts through the guarded memory server's store.
+                engine.attach_memory(next(iter(gateway.memory.values())).memory)
             domain.record_admin("gateway.start", {
                 "servers": sorted(config.servers),
                 "agent": session.credential.agent_id if session else None,

@@ -12,14 +12,24 @@ config says `unsafe_no_sandbox`, which is logged on every start and refused
 outright (the gateway does not start) when the domain is strict. When no
 sandbox can be built the server does not start; it is reported down with how
 to fix it, and the other upstreams keep working.
+
+A server whose profile has `network = "egress-allowlist"` reaches the network
+only through an egress proxy the gateway hosts for it, placed in the server's
+network namespace (the gateway must run as root); the profile's hosts come from
+the domain's `sandbox.toml` (`attach_sandbox`). Every connection is audited
+before it is made (`sandbox.egress`), refused ones also as `sandbox.violation`;
+if the audit write fails the connection is refused. If the proxy cannot be
+placed, the server is stopped before it starts and reported down with why.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from typing import Any
 
 import anyio
 import mcp_types as types
@@ -30,8 +40,22 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
+from warrant import identity
+from warrant.enforce import TrustDomain
 from warrant.errors import WarrantError
-from warrant.sandbox import SandboxRefused, get_profile, sandboxed_command
+from warrant.sandbox import (
+    BUILTIN_PROFILES,
+    EgressHook,
+    EgressRecord,
+    SandboxedCommand,
+    SandboxProfile,
+    SandboxRefused,
+    get_profile,
+    load_profiles,
+    register_sandbox,
+    sandboxed_command,
+    unregister_sandbox,
+)
 
 from ._catalogue import ToolDefinition
 from ._config import HttpServer, StdioServer
@@ -40,7 +64,11 @@ log = logging.getLogger("warrant.gateway")
 
 #: Called with the server's full tool list each time it is (re)listed.
 OnTools = Callable[["Upstream", list[ToolDefinition]], Awaitable[None]]
+#: Writes one admin audit record (`TrustDomain.record_admin`).
+Audit = Callable[[str, Mapping[str, Any]], object]
 CONNECT_TIMEOUT_S = 30.0
+#: The domain's sandbox profiles, next to its config.toml (`[profile.NAME]` tables).
+SANDBOX_PROFILES = "sandbox.toml"
 
 
 class UpstreamUnavailable(Exception):  # noqa: N818 - internal, turned into an error result
@@ -70,6 +98,15 @@ class Upstream:
         self._relist = anyio.Event()
         #: The tools of the last listing, by upstream name.
         self.tools: dict[str, ToolDefinition] = {}
+        # -- sandbox egress (issue 5): set by `attach_sandbox` --
+        #: Profiles `config.sandbox` is looked up in (the domain's, once attached).
+        self.sandbox_profiles: Mapping[str, SandboxProfile] = BUILTIN_PROFILES
+        #: Where egress connections are recorded; without it a network profile is refused.
+        self.audit: Audit | None = None
+        self._sandboxed: SandboxedCommand | None = None
+        #: The agent this server works for (a stdio gateway serves one): the response
+        #: engine's `kill_sandboxes` step stops the server when that agent is contained.
+        self.agent: str | None = None
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Connect, list tools, then serve until stopped. Never raises (errors mark it down)."""
@@ -86,15 +123,22 @@ class Upstream:
                     await self.refresh()
                 task_status.started()
                 started = True
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(self._relist_loop)
-                    await self._stop.wait()
-                    tg.cancel_scope.cancel()
+                registered = self._register_sandbox()
+                try:
+                    async with anyio.create_task_group() as tg:
+                        tg.start_soon(self._relist_loop)
+                        await self._stop.wait()
+                        tg.cancel_scope.cancel()
+                finally:
+                    if registered is not None:
+                        unregister_sandbox(registered)
         except WarrantError as exc:  # no sandbox: the server was not started
             self.error = (exc.message + (f"; to fix: {exc.hint}" if exc.hint else ""))[:800]
             log.warning("upstream %s is down: %s", self.name, self.error)
         except Exception as exc:  # any failure marks this upstream down
-            self.error = f"{type(exc).__name__}: {exc}"[:300]
+            egress = self._sandboxed.egress if self._sandboxed is not None else None
+            self.error = (egress.error if egress is not None and egress.error
+                          else f"{type(exc).__name__}: {exc}")[:800]
             log.warning("upstream %s is down: %s", self.name, self.error)
             log.debug("upstream %s failure", self.name, exc_info=True)
         finally:
@@ -105,12 +149,32 @@ class Upstream:
     def stop(self) -> None:
         self._stop.set()
 
+    def _register_sandbox(self) -> int | None:
+        """Let the response engine stop this sandboxed server (from any thread)."""
+        if not isinstance(self.config, StdioServer) or self.config.unsafe_no_sandbox:
+            return None
+        token = anyio.lowlevel.current_token()
+
+        def kill() -> None:
+            self.error = "stopped by the response engine: its agent was contained"
+            try:
+                anyio.from_thread.run_sync(self._stop.set, token=token)
+            except RuntimeError:  # called on the event loop's own thread
+                self._stop.set()
+
+        return register_sandbox(kill=kill, agent=self.agent, label=f"MCP server `{self.name}`")
+
     @asynccontextmanager
     async def _transport(self) -> AsyncIterator[TransportStreams]:
         if isinstance(self.config, StdioServer):
             params = await anyio.to_thread.run_sync(self._stdio_parameters, self.config)
-            async with stdio_client(params, errlog=sys.stderr) as streams:
-                yield streams
+            try:
+                async with stdio_client(params, errlog=sys.stderr) as streams:
+                    yield streams
+            finally:
+                if self._sandboxed is not None:  # its egress proxy, if any
+                    with anyio.CancelScope(shield=True):
+                        await anyio.to_thread.run_sync(self._sandboxed.close)
             return
         async with create_mcp_http_client(headers=self.config.headers or None) as client, \
                 streamable_http_client(self.config.url, http_client=client) as streams:
@@ -125,16 +189,40 @@ class Upstream:
             return StdioServerParameters(command=command, args=args, env=config.env or None,
                                          cwd=config.cwd)
         # Blocking (checks bubblewrap once, compiles the filter): run in a worker thread.
-        sandboxed = sandboxed_command(config.command, get_profile(config.sandbox),
-                                      binds=config.sandbox_bind_ro, env=config.env,
-                                      cwd=config.cwd)
-        log.info("upstream %s runs in sandbox `%s` (read-only: %s)", self.name, config.sandbox,
-                 ", ".join(sandboxed.binds) or "base system only")
+        profile = get_profile(config.sandbox, profiles=self.sandbox_profiles)
+        sandboxed = sandboxed_command(config.command, profile, binds=config.sandbox_bind_ro,
+                                      env=config.env, cwd=config.cwd,
+                                      on_egress=self._egress_hook(profile), name=self.name)
+        self._sandboxed = sandboxed
+        log.info("upstream %s runs in sandbox `%s` (read-only: %s%s)", self.name, config.sandbox,
+                 ", ".join(sandboxed.binds) or "base system only",
+                 f"; network only to {', '.join(profile.allowed_hosts) or 'nothing'} through "
+                 "the egress proxy" if sandboxed.egress is not None else "")
         command, *args = sandboxed.argv
         # The SDK adds HOME, PATH, USER... of ours to the launcher's environment; the
         # launcher hands the server only the names `sandboxed.env` lists.
         return StdioServerParameters(command=command, args=args, env=dict(sandboxed.env),
                                      cwd="/")
+
+    def _egress_hook(self, profile: SandboxProfile) -> EgressHook | None:
+        """Records each connection the server's proxy allows or refuses, before it is made
+        (a failed write raises: the proxy then refuses). None without an audit log."""
+        audit = self.audit
+        if profile.network == "none" or audit is None:
+            return None
+        where = {"server": self.name, "profile": profile.name,
+                 "command": list(self.config.command[:1])
+                 if isinstance(self.config, StdioServer) else []}
+
+        def record(connection: EgressRecord) -> None:
+            audit("sandbox.egress", {**connection.to_json(), **where})
+            if not connection.allowed:
+                audit("sandbox.violation", {
+                    "kind": "egress-blocked", **where,
+                    "detail": f"connection to `{connection.host}:{connection.port}` refused: "
+                              f"{connection.reason}"})
+
+        return record
 
     async def _on_message(self, message: IncomingMessage) -> None:
         if isinstance(message, types.ToolListChangedNotification):
@@ -180,3 +268,28 @@ def _definition(server: str, tool: types.Tool) -> ToolDefinition:
     return ToolDefinition(server=server, name=tool.name, description=tool.description or "",
                           input_schema=tool.input_schema, annotations=annotations)
 
+
+
+# -- sandbox egress (issue 5) ---------------------------------------------------------------
+
+def attach_sandbox(upstreams: Iterable[Upstream], domain: TrustDomain, home: Path) -> None:
+    """Give the upstreams the domain's sandbox profiles and its audit log for egress.
+
+    Profiles: the built-ins plus `<home>/sandbox.toml` when present (a table there
+    named like a built-in, e.g. `[profile.egress-allowlist]` with `allowed_hosts`,
+    replaces it). When the domain requires signed configuration the file must be
+    signed too (`warrant config sign`): it decides where servers may connect.
+    Raises `ConfigError` or `SandboxProfileError` (also for a server naming a profile
+    that does not exist); the gateway then does not start.
+    """
+    path = home / SANDBOX_PROFILES
+    profiles: Mapping[str, SandboxProfile] = BUILTIN_PROFILES
+    if path.exists():
+        if domain.config.require_signed_config:
+            identity.verify_bundle(domain.public_key, path)
+        profiles = load_profiles(path)
+    for upstream in upstreams:
+        if isinstance(upstream.config, StdioServer) and not upstream.config.unsafe_no_sandbox:
+            get_profile(upstream.config.sandbox, profiles=profiles)  # raises if unknown
+        upstream.sandbox_profiles = profiles
+        upstream.audit = domain.record_admin

@@ -103,6 +103,10 @@ class ResponseEngine:
         self._prime = prime_records
         self._notifier: Notifier | None = None
 
+    def attach_memory(self, memory: MemoryPort) -> None:
+        """The memory guard `quarantine_memory` acts through (set once, before decisions)."""
+        self._memory = memory
+
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> ResponseEngine:

@@ -38,10 +38,10 @@ class StepMode(str, enum.Enum):
     NEEDS_APPROVAL = "needs_approval"
 
 
-ACTIONS = ("notify", "narrow", "revoke_task", "quarantine_memory", "suspend_agent",
-           "quarantine_agent", "kill_switch")
+ACTIONS = ("notify", "narrow", "revoke_task", "quarantine_memory", "kill_sandboxes",
+           "suspend_agent", "quarantine_agent", "kill_switch")
 #: Steps that take an agent (or everything) offline: a human decides unless pre-authorised.
-HIGH_IMPACT = frozenset({"suspend_agent", "quarantine_agent", "kill_switch"})
+HIGH_IMPACT = frozenset({"kill_sandboxes", "suspend_agent", "quarantine_agent", "kill_switch"})
 #: Steps that contain: an incident's automatic ones run before anything else is recorded.
 CONTAINMENT = frozenset(ACTIONS) - {"notify"}
 
@@ -71,8 +71,8 @@ class Playbook:
 
 class _StepModel(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
-    action: Literal["notify", "narrow", "revoke_task", "quarantine_memory", "suspend_agent",
-                    "quarantine_agent", "kill_switch"]
+    action: Literal["notify", "narrow", "revoke_task", "quarantine_memory", "kill_sandboxes",
+                    "suspend_agent", "quarantine_agent", "kill_switch"]
     mode: Literal["automatic", "needs_approval"] | None = None
     url: pydantic.HttpUrl | None = None
     retries: int = pydantic.Field(default=2, ge=0, le=10)

@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from warrant import sandbox
 from warrant.errors import ConfigError
 from warrant.memory import MemoryGuard, check_namespace
 from warrant.types import RevocationKind, RiskClass
@@ -137,6 +138,20 @@ def narrow(ctx: StepContext) -> StepOutcome:
                                f"{', '.join(drop) or 'no granted tool'})", contains=True)
 
 
+def kill_sandboxes(ctx: StepContext) -> StepOutcome:
+    """End every sandboxed process this process runs for the agent (its stdio MCP
+    servers, its sandboxed tool runs): a compromised agent's tools stop mid-flight."""
+    if not ctx.alert.agent:
+        return StepOutcome("skipped", "the alert names no agent")
+    ended = sandbox.kill_sandboxes(agent=ctx.alert.agent)
+    if not ended:
+        return StepOutcome("skipped", f"no sandboxed process runs for `{ctx.alert.agent}` here")
+    ctx.domain.record_admin("response.kill-sandboxes", {
+        "agent": ctx.alert.agent, "killed": ended, "incident_id": ctx.incident_id})
+    return StepOutcome("done", f"killed {len(ended)} sandboxed process(es) of "
+                               f"`{ctx.alert.agent}`: {', '.join(ended)}", contains=True)
+
+
 def _namespaces(alert: Alert) -> list[str]:
     named = alert.detail.get("namespace")
     if isinstance(named, str) and named:
@@ -186,7 +201,8 @@ def notify(ctx: StepContext) -> StepOutcome:
 
 
 STEPS: Mapping[str, Callable[[StepContext], StepOutcome]] = {
-    "kill_switch": kill_switch, "narrow": narrow, "notify": notify,
+    "kill_sandboxes": kill_sandboxes, "kill_switch": kill_switch, "narrow": narrow,
+    "notify": notify,
     "quarantine_agent": quarantine_agent, "quarantine_memory": quarantine_memory,
     "revoke_task": revoke_task, "suspend_agent": suspend_agent,
 }

@@ -14,6 +14,8 @@ environment to spawn instead of `argv`.
 A profile with `network = "egress-allowlist"` gets no host network either: its
 traffic leaves only through Warrant's egress proxy, which lets through
 the listed hosts and reports every connection to the caller's `on_egress` hook.
+For a long-running server the caller's process hosts that proxy
+(`SandboxedCommand.egress`; needs root) until `SandboxedCommand.close()`.
 `call_in_sandbox(fn, kwargs, profile)` runs one Python function sandboxed.
 Landlock adds a kernel barrier where the kernel has it (`landlock_status()`).
 """
@@ -32,6 +34,11 @@ from ._profile import (
     parse_profiles,
 )
 from ._pytool import SandboxToolError, call_in_sandbox
+from ._registry import RunningSandbox
+from ._registry import kill_running as kill_sandboxes
+from ._registry import register as register_sandbox
+from ._registry import running as running_sandboxes
+from ._registry import unregister as unregister_sandbox
 from ._result import SandboxResult, SandboxViolation
 from ._runner import run_sandboxed
 
@@ -40,6 +47,7 @@ __all__ = [
     "DEFAULT_PROFILE",
     "EgressHook",
     "EgressRecord",
+    "RunningSandbox",
     "SandboxError",
     "SandboxLimits",
     "SandboxProfile",
@@ -52,10 +60,14 @@ __all__ = [
     "SandboxedCommand",
     "call_in_sandbox",
     "get_profile",
+    "kill_sandboxes",
     "landlock_status",
     "load_profiles",
     "parse_profiles",
     "program_binds",
+    "register_sandbox",
     "run_sandboxed",
+    "running_sandboxes",
     "sandboxed_command",
+    "unregister_sandbox",
 ]

@@ -138,7 +138,7 @@ def restrict_self(fd: int) -> None:
 
 #: Python source that applies Landlock FILE rules from inside the sandbox (after
 #: bubblewrap has built it): read and execute everywhere the sandbox can see, write
-#: only to /tmp and /dev (the null/zero/tty devices). Used by sandboxed Python tools,
+#: only to /tmp and /dev (its null/zero devices). Used by sandboxed Python tools,
 #: which run Python inside anyway; self-contained because the warrant package is not
 #: bound into the sandbox. A no-op where the kernel has no Landlock.
 FS_RULES_SOURCE = r'''

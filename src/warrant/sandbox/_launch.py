@@ -18,6 +18,12 @@ that environment alone.
 Landlock (where the kernel has it) is applied by the launcher just before it
 execs bubblewrap: see `_landlock` for what it covers.
 
+A profile with `network = "egress-allowlist"` needs an `on_egress` audit hook:
+the caller's process then hosts the server's egress proxy (`ServerEgress`, in
+`SandboxedCommand.egress`), which the launcher reaches over a control socket so
+the proxy is placed in the server's network namespace before the server starts.
+The caller must `close()` the command when the server stops.
+
 No CPU-time limit: RLIMIT_CPU counts the whole life of the process, so for a
 server it would be a countdown to death, not a bound per call (the gateway's
 call timeout is that bound).
@@ -33,18 +39,21 @@ import os
 import pwd
 import resource
 import shutil
+import socket
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
-from ._bwrap import check_works, filesystem_args, find_bwrap, host_ids
+from ._bwrap import check_works, filesystem_args, find_bwrap, host_ids, open_copies
+from ._egress import PROXY_PORT, EgressHook, EgressRecord
 from ._errors import SandboxError
 from ._landlock import restrict_self, ruleset_fd
 from ._profile import BUILTIN_PROFILES, DEFAULT_PROFILE, SandboxProfile, check_bind, parse_profiles
-from ._runner import _BASE_ENV, _BWRAP_PROCS, _count_processes, check_profile
+from ._runner import _BASE_ENV, _BWRAP_PROCS, _count_processes, check_profile, proxy_env
 from ._seccomp import compile_filter
+from ._server_egress import ServerEgress
 
 #: Host paths already in every sandbox (the base system): never bound again.
 _BASE = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
@@ -64,26 +73,38 @@ class SandboxedCommand:
     env: Mapping[str, str]
     #: Host paths the command sees read-only (besides the base system), for logs.
     binds: tuple[str, ...]
+    #: The server's egress proxy host (network profiles only): `error` says why it
+    #: could not be placed, if it could not.
+    egress: ServerEgress | None = None
+
+    def close(self) -> tuple[EgressRecord, ...]:
+        """Release what the command holds (its egress proxy); returns every connection."""
+        return self.egress.close() if self.egress is not None else ()
 
 
 def sandboxed_command(argv: Sequence[str], profile: SandboxProfile | None = None, *,
                       binds: Iterable[str] = (), env: Mapping[str, str] | None = None,
                       cwd: str | os.PathLike[str] | None = None,
-                      bwrap_path: str | None = None) -> SandboxedCommand:
+                      bwrap_path: str | None = None, on_egress: EgressHook | None = None,
+                      name: str | None = None) -> SandboxedCommand:
     """The command that runs `argv` (a long-running process) in a sandbox from `profile`.
 
     Read-only binds: the program's own installation (see `program_binds`), the
     profile's `binds` and `binds`. `env` is the whole environment the process
-    gets on top of PATH/HOME/TMPDIR/LANG and the profile's allowlist. Raises
+    gets on top of PATH/HOME/TMPDIR/LANG and the profile's allowlist. With an
+    `egress-allowlist` profile, `on_egress` is called for every connection the
+    server asks for, before it is made (it must record it; if it raises, the
+    connection is refused); `name` names the server in errors. Raises
     `SandboxUnavailable` or `SandboxError` (the process must not be started).
     """
     profile = profile or BUILTIN_PROFILES[DEFAULT_PROFILE]
     if not argv or not argv[0]:
         raise SandboxError("no command to run")
-    check_profile(profile, has_cwd=cwd is not None, egress=False)
+    check_profile(profile, has_cwd=cwd is not None, egress=on_egress is not None)
+    egress = profile.network == "egress-allowlist"
     bwrap = find_bwrap(bwrap_path)
     check_works(bwrap)
-    compile_filter(deny_network=True, network_errno=True)  # libseccomp present and working
+    compile_filter(deny_network=not egress, network_errno=True)  # libseccomp works
     program = argv[0] if "/" in argv[0] else shutil.which(argv[0])
     if program is None:
         raise SandboxError(f"`{argv[0]}` was not found in PATH; the command was not run")
@@ -100,10 +121,15 @@ def sandboxed_command(argv: Sequence[str], profile: SandboxProfile | None = None
         launcher += ["--bind", source, dest]
     if cwd is not None:
         launcher += ["--workspace", _source(os.fspath(cwd))]
-    for name in sorted(server_env):
-        launcher += ["--env", name]
+    for variable in sorted(server_env):
+        launcher += ["--env", variable]
+    host = None
+    if egress and on_egress is not None:
+        # Last: nothing below can fail, so the host never outlives a refused command.
+        host = ServerEgress(profile.allowed_hosts, on_egress, server=name or argv[0])
+        launcher += ["--egress-control", host.control]
     return SandboxedCommand(argv=(*launcher, "--", program, *argv[1:]), env=server_env,
-                            binds=tuple(pairs))
+                            binds=tuple(pairs), egress=host)
 
 
 def program_binds(argv: Sequence[str]) -> tuple[str, ...]:
@@ -196,6 +222,7 @@ def main(args: Sequence[str] | None = None) -> NoReturn:
     parser.add_argument("--bind", nargs=2, action="append", default=[], metavar=("SRC", "DEST"))
     parser.add_argument("--workspace")
     parser.add_argument("--env", action="append", default=[])
+    parser.add_argument("--egress-control")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     ns = parser.parse_args(args)
     command = ns.command[1:] if ns.command[:1] == ["--"] else ns.command
@@ -203,7 +230,7 @@ def main(args: Sequence[str] | None = None) -> NoReturn:
         profile = parse_profiles({"profile": {ns.profile: json.loads(ns.profile_json)}},
                                  source="launcher")[ns.profile]
         _exec_bwrap(ns.bwrap, profile, command, binds=[(s, d) for s, d in ns.bind],
-                    workspace=ns.workspace,
+                    workspace=ns.workspace, egress_control=ns.egress_control,
                     env={name: os.environ[name] for name in ns.env if name in os.environ})
     except (SandboxError, OSError, ValueError) as exc:
         print(f"warrant sandbox: {exc}; the server was not started", file=sys.stderr)
@@ -212,9 +239,18 @@ def main(args: Sequence[str] | None = None) -> NoReturn:
 
 def _exec_bwrap(bwrap: str, profile: SandboxProfile, command: Sequence[str], *,
                 binds: Sequence[tuple[str, str]], workspace: str | None,
-                env: Mapping[str, str]) -> NoReturn:
+                egress_control: str | None, env: Mapping[str, str]) -> NoReturn:
     if not command:
         raise SandboxError("no command to run")
+    egress = profile.network == "egress-allowlist"
+    if egress and egress_control is None:
+        raise SandboxError(f"profile `{profile.name}` needs network through the egress "
+                           "proxy, but no proxy host was given")
+    control: list[str] = []
+    if egress_control is not None:
+        # Before the staging tmpfs covers /tmp (where the socket is) and while still root.
+        control = _connect_control(egress_control)
+        env = {**env, **proxy_env()}
     ids = host_ids()
     sources = [source for source, _ in binds] + ([workspace] if workspace else [])
     if ids is not None:
@@ -226,12 +262,16 @@ def _exec_bwrap(bwrap: str, profile: SandboxProfile, command: Sequence[str], *,
         mapping = {source: source for source in sources}
     seccomp = os.memfd_create("warrant-seccomp")
     os.set_inheritable(seccomp, True)  # bubblewrap reads it after the exec
-    os.write(seccomp, compile_filter(deny_network=True, network_errno=True))
+    os.write(seccomp, compile_filter(deny_network=not egress, network_errno=True))
     os.lseek(seccomp, 0, os.SEEK_SET)
+    copies = open_copies()
+    for fd in copies.values():
+        os.set_inheritable(fd, True)  # bubblewrap reads them after the exec
     args = filesystem_args(profile, binds={dest: mapping[source] for source, dest in binds},
-                           workspace=mapping[workspace] if workspace else None)
-    args += ["--seccomp", str(seccomp), "--", *command]
-    landlock = ruleset_fd(None)  # before dropping privileges: built once, no rules to add
+                           workspace=mapping[workspace] if workspace else None, copies=copies)
+    args += [*control, "--seccomp", str(seccomp), "--", *command]
+    # Before dropping privileges: built once; with egress, TCP connect to the proxy only.
+    landlock = ruleset_fd(PROXY_PORT if egress else None)
     _set_limits(profile, ids)
     if ids is not None:
         os.setgroups([])
@@ -240,6 +280,20 @@ def _exec_bwrap(bwrap: str, profile: SandboxProfile, command: Sequence[str], *,
     if landlock is not None:
         restrict_self(landlock)  # no TCP bind/connect, scoped signals and abstract sockets
     os.execve(bwrap, [bwrap, *args], dict(env))  # noqa: S606 - fixed argv, no shell
+
+
+def _connect_control(path: str) -> list[str]:
+    """Connect to the caller's `ServerEgress`; bubblewrap's options that use it: status
+    (the sandbox's PID) goes out on it, and the server waits for a byte back. Two fds
+    of one connection: bubblewrap closes its status fd inside before reading the block
+    fd, so one fd for both would not block at all."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(path)
+    status = sock.detach()
+    block = os.dup(status)
+    for fd in (status, block):
+        os.set_inheritable(fd, True)
+    return ["--json-status-fd", str(status), "--block-fd", str(block)]
 
 
 def _stage(sources: Sequence[str]) -> list[str]:
