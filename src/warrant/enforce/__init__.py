@@ -3,7 +3,7 @@
 from ._context import CallContext, CallRequest, Stage
 from ._domain import SCHEMA_FILE, TrustDomain
 from ._flow import SessionLedgers, TraceDataFlow
-from ._guard import ApprovalRequired, Denied, Guard, GuardSession
+from ._guard import ApprovalRequired, Denied, Guard, GuardSession, current_session
 from ._memory import MEMORY_DB, GuardedMemory
 from ._messages import Envelope, InboundMessage, body_digest, message_source, receive_message
 from ._pipeline import Pipeline, default_stages, session_ledgers
@@ -29,6 +29,7 @@ __all__ = [
     "TraceDataFlow",
     "TrustDomain",
     "body_digest",
+    "current_session",
     "current_traceparent",
     "default_stages",
     "egress_recorder",

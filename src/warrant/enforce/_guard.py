@@ -19,7 +19,7 @@ import datetime as dt
 import functools
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar, cast
@@ -78,6 +78,11 @@ class ApprovalRequired(Denied):
     """The call needs a human's approval before it may run."""
 
     code = "decision.needs-approval"
+
+
+def current_session() -> GuardSession | None:
+    """The session open in this context (`with guard.session(...)`), if any."""
+    return _current.get()
 
 
 class Guard:
@@ -265,27 +270,62 @@ class GuardSession:
 
     def run(self, fn: Callable[..., R], call: ToolCall) -> R:
         """Run `fn(**arguments)` only if the call is allowed; record its outcome."""
-        decision = self.check(call)
-        match decision.effect:
-            case Effect.ALLOW:
-                pass
-            case Effect.NEEDS_APPROVAL:
-                raise ApprovalRequired(decision)
-            case Effect.DENY:
-                raise Denied(decision)
+        decision = self.admit(call)
         try:
             result = fn(**call.arguments_json())
         except Exception as exc:
             self._record(decision, ok=False, error=f"{type(exc).__name__}: {exc}")
             raise
-        if not isinstance(result, str | dict | list):
-            # Only JSON-like results are inspected: redacting inside an arbitrary
-            # object would hand the caller something of another type.
+        return cast(R, self.deliver(decision, result))
+
+    async def run_async(self, invoke: Callable[[], Awaitable[Any]], call: ToolCall, *,
+                        as_json: Callable[[Any], Any] | None = None) -> Any:
+        """`run` for a coroutine (`invoke()` is awaited only if the call is allowed)."""
+        decision = self.admit(call)
+        try:
+            result = await invoke()
+        except Exception as exc:
+            self._record(decision, ok=False, error=f"{type(exc).__name__}: {exc}")
+            raise
+        return self.deliver(decision, result, as_json=as_json)
+
+    def admit(self, call: ToolCall) -> Decision:
+        """The decision for `call`; raises `Denied` / `ApprovalRequired` unless allowed."""
+        decision = self.check(call)
+        match decision.effect:
+            case Effect.ALLOW:
+                return decision
+            case Effect.NEEDS_APPROVAL:
+                raise ApprovalRequired(decision)
+            case Effect.DENY:
+                raise Denied(decision)
+
+    def deliver(self, decision: Decision, result: Any, *,
+                as_json: Callable[[Any], Any] | None = None) -> Any:
+        """Record the outcome of an allowed call and return `result` as the agent may see it.
+
+        JSON-like results are redacted. Other objects are returned as they are,
+        since redacting inside one would hand the caller something of another
+        type — unless `as_json` gives their JSON form (an SDK's output model):
+        that form is scanned, and if anything had to be redacted the agent gets
+        it instead, so a secret never rides out inside an object.
+        """
+        pipeline = self.guard.pipeline
+        if isinstance(result, str | dict | list):
+            shown, redactions = pipeline.inspect_output(result)
+            self._record(decision, ok=True, result=result, redactions=redactions)
+            return shown
+        if as_json is None:
             self._record(decision, ok=True, result=result)
             return result
-        shown, redactions = self.guard.pipeline.inspect_output(result)
-        self._record(decision, ok=True, result=result, redactions=redactions)
-        return cast(R, shown)
+        try:
+            data = as_json(result)
+        except ValueError:
+            self._record(decision, ok=True, result=repr(result))
+            return result
+        shown, redactions = pipeline.inspect_output(data)
+        self._record(decision, ok=True, result=data, redactions=redactions)
+        return shown if redactions.findings else result
 
     def _record(self, decision: Decision, *, ok: bool, result: Any = None,
                 error: str | None = None, redactions: scanners.DlpReport | None = None) -> None:

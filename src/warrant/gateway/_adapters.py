@@ -21,25 +21,17 @@ from __future__ import annotations
 
 import copy
 import json
-import logging
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from pydantic_core import to_jsonable_python
 
-from warrant.enforce import ApprovalRequired, Denied, Guard, GuardSession
-
-# The in-process session lives in a private context variable of the core; the
-# adapters need it for their async path (`GuardSession.run` is synchronous).
-from warrant.enforce._guard import _current
+from warrant.enforce import ApprovalRequired, Denied, Guard, GuardSession, current_session
 from warrant.types import Decision, Effect, Reason, RiskClass, ToolCall, ToolInfo
 
 if TYPE_CHECKING:
     from agents import FunctionTool
     from agents.tool_context import ToolContext
     from langchain_core.tools import BaseTool, StructuredTool
-
-log = logging.getLogger("warrant.adapters")
 
 __all__ = ["guard_langchain_tool", "guard_openai_tool"]
 
@@ -69,7 +61,8 @@ def guard_openai_tool(guard: Guard, tool: FunctionTool, *, risk: RiskClass | str
             # decided, re-serialised from the parsed object; a second parser never
             # gets the model's raw text (duplicate keys, odd numbers, whitespace).
             decided = json.dumps(call.arguments_json(), ensure_ascii=False)
-            return await _run_async(session, call, lambda: inner(ctx, decided))
+            return await session.run_async(lambda: inner(ctx, decided), call,
+                                           as_json=to_jsonable_python)
         except (Denied, _Refused) as exc:
             return _refusal_text(exc)
 
@@ -136,7 +129,8 @@ def guard_langchain_tool(guard: Guard, tool: BaseTool, *, risk: RiskClass | str,
     async def run_async(**kwargs: Any) -> Any:
         session, call = prepare(kwargs)
         try:
-            return await _run_async(session, call, lambda: tool.ainvoke(tool_input(call)))
+            return await session.run_async(lambda: tool.ainvoke(tool_input(call)), call,
+                                           as_json=to_jsonable_python)
         except Denied as exc:
             raise WarrantRefusal(_refusal_text(exc)) from exc
 
@@ -166,7 +160,7 @@ def _register(guard: Guard, name: str, risk: RiskClass | str, server: str | None
 
 def _session_for(guard: Guard, info: ToolInfo) -> GuardSession:
     """The session open in this context for `guard`; raises `Denied` when there is none."""
-    session = _current.get()
+    session = current_session()
     if session is None or session.guard is not guard:
         raise Denied(Decision(effect=Effect.DENY, reasons=(Reason(
             code="session.none", message="no warrant session is open in this context",
@@ -196,45 +190,3 @@ def _refusal_text(exc: Exception) -> str:
     return f"warrant: refused, not run: {exc}"
 
 
-async def _run_async(session: GuardSession, call: ToolCall,
-                     invoke: Callable[[], Awaitable[Any]]) -> Any:
-    """`GuardSession.run` for a coroutine: decide, run only if allowed, redact, record."""
-    decision = session.check(call)
-    match decision.effect:
-        case Effect.ALLOW:
-            pass
-        case Effect.NEEDS_APPROVAL:
-            raise ApprovalRequired(decision)
-        case Effect.DENY:
-            raise Denied(decision)
-    pipeline = session.guard.pipeline
-    try:
-        result = await invoke()
-    except Exception as exc:
-        _record(session, decision, ok=False, error=f"{type(exc).__name__}: {exc}")
-        raise
-    if isinstance(result, str | dict | list):
-        shown, redactions = pipeline.inspect_output(result)
-        _record(session, decision, ok=True, result=result, redactions=redactions)
-        return shown
-    # A framework object (an SDK output model, a dataclass): scan its JSON form,
-    # and if anything had to be redacted the model gets that form instead, so a
-    # secret never rides out inside an object the core would not look into.
-    try:
-        as_json = to_jsonable_python(result)
-    except ValueError:
-        _record(session, decision, ok=True, result=repr(result))
-        return result
-    shown, redactions = pipeline.inspect_output(as_json)
-    _record(session, decision, ok=True, result=as_json, redactions=redactions)
-    return shown if redactions.findings else result
-
-
-def _record(session: GuardSession, decision: Decision, *, ok: bool, result: Any = None,
-            error: str | None = None, redactions: Any = None) -> None:
-    try:
-        session.guard.pipeline.record_outcome(decision, ok=ok, result=result, error=error,
-                                              redactions=redactions)
-    except Exception:  # the effect already happened; say so loudly, as GuardSession does
-        log.critical("outcome of decision %s could not be audited", decision.decision_id,
-                     exc_info=True)
