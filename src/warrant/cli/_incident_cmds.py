@@ -1,7 +1,10 @@
-"""`warrant incidents list|show|ack|close` and `warrant metrics`: the response engine's record.
+"""`warrant incidents list|show|ack|close|approve` and `warrant metrics`.
 
 Acknowledging and closing are audited (`incident.ack`, `incident.close`) before
 they take effect, and name the person (`user:NAME`, default the OS user).
+`approve` runs a playbook step that waited for a human (e.g. `suspend_agent`)
+from this process: every step acts through the shared state (revocations,
+quarantines), so it takes effect in the gateway on its next decision.
 """
 
 from __future__ import annotations
@@ -16,9 +19,19 @@ from pathlib import Path
 
 import click
 
-from warrant.enforce import TrustDomain
+from warrant.enforce import GuardedMemory, TrustDomain
 from warrant.errors import StoreError, WarrantError
-from warrant.response import INCIDENTS_DB, response_metrics
+from warrant.response import (
+    INCIDENTS_DB,
+    STEPS,
+    Alert,
+    Notifier,
+    Severity,
+    Step,
+    StepContext,
+    StepMode,
+    response_metrics,
+)
 from warrant.store import Incident, SqliteIncidents
 
 from ._common import emit, home_option, json_option, opened
@@ -185,6 +198,86 @@ def incidents_ack(incident_id: str, by: str | None, home: Path | None, as_json: 
 def incidents_close(incident_id: str, by: str | None, home: Path | None, as_json: bool) -> None:
     """Close an incident (revocations stay: re-issue credentials deliberately)."""
     _set_status(incident_id, "closed", by, home, as_json)
+
+
+#: Steps that act on this process's own children (the gateway's sandboxed servers)
+#: cannot run from the CLI; the playbook must pre-authorise them.
+_NOT_FROM_CLI = frozenset({"kill_sandboxes", "notify"})
+
+
+@incidents_group.command("approve")
+@click.argument("incident_id")
+@click.argument("action")
+@click.option("--by", help="The person approving, as user:NAME (default: the OS user).")
+@home_option
+@json_option
+def incidents_approve(incident_id: str, action: str, by: str | None, home: Path | None,
+                      as_json: bool) -> None:
+    """Run a playbook step that waits for a human (e.g. `suspend_agent`), now.
+
+    The step must be pending on the incident (see `warrant incidents show`).
+    It is audited with the approver before it runs, and its outcome joins the
+    incident's timeline.
+    """
+    by = by or f"user:{getpass.getuser()}"
+    if not by.startswith("user:") or len(by) < 6:
+        raise IncidentError(f"`{by}` must name a person as `user:NAME`")
+    with _incidents(home) as (store, domain):
+        incident = store.get(incident_id)
+        if incident is None:
+            raise IncidentError(f"no incident `{incident_id}`",
+                                hint="list them with `warrant incidents list`")
+        waiting = _waiting(incident)
+        if action not in waiting:
+            raise IncidentError(
+                f"`{action}` is not waiting for approval on `{incident_id}` "
+                f"(waiting: {', '.join(sorted(waiting)) or 'nothing'})")
+        if action in _NOT_FROM_CLI:
+            raise IncidentError(f"`{action}` can only run inside the process that started "
+                                "the agent's tools; pre-authorise it in the playbook")
+        alert = Alert(detection=incident.detections[0] if incident.detections else "manual",
+                      severity=Severity(incident.severity), summary=incident.title,
+                      event_at=incident.first_event_at, agent=incident.agent,
+                      task_id=incident.task_id)
+        domain.record_admin("response.action", {
+            "incident_id": incident_id, "action": action, "by": by, "approved": True,
+            "agent": incident.agent, "task_id": incident.task_id})
+        memory = GuardedMemory(domain) if action == "quarantine_memory" else None
+        notifier = Notifier()
+        try:
+            outcome = STEPS[action](StepContext(
+                domain, alert, incident_id, Step(action, StepMode.NEEDS_APPROVAL), notifier,
+                None, lambda ok, error: None, memory))
+        except WarrantError:
+            raise
+        except Exception as exc:
+            store.add_timeline(incident_id, time.time(), "step-failed", {
+                "action": action, "by": by, "error": f"{type(exc).__name__}: {exc}"[:300]})
+            raise IncidentError(f"`{action}` failed: {exc}") from exc
+        finally:
+            notifier.close()
+            if memory is not None:
+                memory.close()
+        at = time.time()
+        done = {"action": action, "by": by, "status": outcome.status,
+                "outcome": outcome.detail}
+        store.add_timeline(incident_id, at, "approved", done)
+        if outcome.contains:
+            store.mark_contained(incident_id, at)
+    emit(done, as_json, lambda: click.echo(f"{action} on {incident_id} by {by}: "
+                                           f"{outcome.status} — {outcome.detail}"))
+
+
+def _waiting(incident: Incident) -> set[str]:
+    """Steps the incident's timeline shows awaiting approval and not yet approved."""
+    waiting: set[str] = set()
+    for entry in incident.timeline:
+        action = (entry.get("detail") or {}).get("action")
+        if entry.get("kind") == "awaiting-approval":
+            waiting.add(str(action))
+        elif entry.get("kind") == "approved":
+            waiting.discard(str(action))
+    return waiting
 
 
 @click.command("metrics")
