@@ -31,6 +31,32 @@ def test_an_allowed_call_reaches_the_real_time_server(world: World) -> None:
     assert ("outcome", "time/get_current_time") in kinds
 
 
+def test_a_calls_trace_context_in_mcp_meta_links_its_decision_to_the_agents_trace(
+        world: World) -> None:
+    # The MCP SDK makes `_meta.traceparent` the current OpenTelemetry context while the
+    # handler runs (mcp/shared/_otel.py); the decision's span joins it, and the audit
+    # record keeps the trace id.
+    from mcp import types
+
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    traceparent = f"00-{trace_id}-00f067aa0ba902b7-01"
+
+    async def body() -> None:
+        async with world.client("time") as gw:
+            assert gw.session is not None
+            result = await gw.session.call_tool(
+                "time__get_current_time", {"timezone": "Europe/Paris"},
+                meta=types.RequestParamsMeta(traceparent=traceparent))  # type: ignore[typeddict-unknown-key]
+            assert isinstance(result, types.CallToolResult)
+            assert not result.is_error, result.content
+
+    run(body)
+    with TrustDomain.open(world.home) as domain:
+        decisions = [e.record for e in domain.audit.tail(40) if e.record.kind == "decision"]
+    assert decisions[-1].detail is not None
+    assert decisions[-1].detail["trace_id"] == trace_id
+
+
 @pytest.mark.claim("gateway.least-privilege-discovery")
 def test_tools_outside_the_warrant_are_hidden_and_denied(world: World) -> None:
     async def body() -> None:

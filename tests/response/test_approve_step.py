@@ -50,7 +50,7 @@ def test_a_pending_suspension_approved_by_a_person_cuts_the_agent_off(
     approvals = [e.record.detail for e in domain.audit.tail(200)
                  if e.record.kind == "admin" and e.record.tool == "response.action"
                  and (e.record.detail or {}).get("approved")]
-    assert approvals and approvals[-1]["by"] == "user:alice"
+    assert approvals and (approvals[-1] or {})["by"] == "user:alice"
     again = cli(domain, "incidents", "approve", incident_id, "suspend_agent", "--by",
                 "user:alice")
     assert again.returncode != 0 and "not waiting" in again.stderr
