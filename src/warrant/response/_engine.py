@@ -24,6 +24,7 @@ never more.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 import time
@@ -110,9 +111,23 @@ class ResponseEngine:
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> ResponseEngine:
-        """Learn open tasks from the log's tail, subscribe, and start the worker."""
+        """Learn from the log's tail, subscribe, and start the worker.
+
+        The tail primes the open tasks and every stateful detection's state (the
+        per-agent rate baselines above all), each record at the time it was
+        written, so a restarted engine compares against learned history instead
+        of warming up again. Alerts from the past are not raised again: they
+        were handled when they happened.
+        """
         for entry in self.domain.audit.tail(self._prime) if self._prime else ():
             self.tasks.observe(entry.record)
+            event = Event(entry.seq, entry.record, _written_at(entry.record.time))
+            for detection in self._stateful.route(entry.record):
+                try:
+                    for _ in detection.detect(event, self._state[detection.id]):
+                        pass
+                except Exception:  # a record a detection cannot read must not stop start-up
+                    log.exception("priming %s failed on record %d", detection.id, entry.seq)
         self._notifier = Notifier()
         self._triage.start()
         self._worker.start()
@@ -376,3 +391,11 @@ class ResponseEngine:
                 observer(kind, incident_id, detail)
             except Exception:
                 log.exception("response observer failed")
+
+
+def _written_at(stamp: str) -> float:
+    """A record's `time` (ISO 8601, UTC) as a timestamp; now if it cannot be read."""
+    try:
+        return dt.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return time.time()
