@@ -46,7 +46,8 @@ SURFACES = {
     "warrant.enforce": {
         "MEMORY_DB", "SCHEMA_FILE", "ApprovalRequired", "GuardedMemory", "CallContext",
         "CallRequest", "Denied", "Envelope", "Guard", "InboundMessage", "body_digest",
-        "receive_message", "message_source", "egress_recorder", "current_session", "record_run", "sandboxed_tool",
+        "receive_message", "message_source", "egress_recorder", "current_session",
+        "record_run", "sandboxed_tool",
         "GuardSession", "Pipeline", "SessionLedgers", "Stage", "TraceDataFlow", "TrustDomain",
         "current_traceparent", "default_stages", "instrument", "redact_arguments",
         "session_ledgers",
