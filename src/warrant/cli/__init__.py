@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 from typing import Any
@@ -10,27 +11,48 @@ import click
 
 from warrant.errors import WarrantError
 
-from ._approval_cmds import approvals_group
-from ._audit_cmds import audit_group
-from ._bom_cmds import bom
 from ._common import EXIT_ERROR, fail
-from ._compliance_cmds import compliance_group
-from ._config_cmds import config_group
-from ._gateway_cmds import gateway, hook_group, tools_approve, tools_quarantine, tools_show
-from ._governance_cmds import assess, plan_group
-from ._identity_cmds import agent, credential, init
-from ._incident_cmds import incidents_group, metrics
-from ._memory_cmds import memory_group
-from ._policy_cmds import policy_group
-from ._quickstart import quickstart
-from ._redteam_cmds import redteam_group
-from ._sandbox_cmds import sandbox_group
-from ._tools_cmds import tools_group
-from ._warrant_cmds import attenuate, check, inspect, mint, revoke
+
+#: Each command and where it lives, imported only when it runs (or `--help` lists it):
+#: the gateway, the SDKs and the report builders cost over a second to import, and
+#: `warrant hook claude-code` runs once per tool use.
+_COMMANDS: dict[str, tuple[str, str]] = {
+    "init": ("_identity_cmds", "init"), "agent": ("_identity_cmds", "agent"),
+    "credential": ("_identity_cmds", "credential"), "mint": ("_warrant_cmds", "mint"),
+    "attenuate": ("_warrant_cmds", "attenuate"), "inspect": ("_warrant_cmds", "inspect"),
+    "revoke": ("_warrant_cmds", "revoke"), "check": ("_warrant_cmds", "check"),
+    "policy": ("_policy_cmds", "policy_group"), "audit": ("_audit_cmds", "audit_group"),
+    "tools": ("_tools_cmds", "tools_group"), "approvals": ("_approval_cmds", "approvals_group"),
+    "sandbox": ("_sandbox_cmds", "sandbox_group"), "gateway": ("_gateway_cmds", "gateway"),
+    "hook": ("_gateway_cmds", "hook_group"), "memory": ("_memory_cmds", "memory_group"),
+    "incidents": ("_incident_cmds", "incidents_group"), "metrics": ("_incident_cmds", "metrics"),
+    "config": ("_config_cmds", "config_group"), "quickstart": ("_quickstart", "quickstart"),
+    "redteam": ("_redteam_cmds", "redteam_group"), "bom": ("_bom_cmds", "bom"),
+    "compliance": ("_compliance_cmds", "compliance_group"),
+    "assess": ("_governance_cmds", "assess"), "plan": ("_governance_cmds", "plan_group"),
+}
+
+
+def _load(name: str) -> click.Command:
+    module, attribute = _COMMANDS[name]
+    command: click.Command = getattr(importlib.import_module(f"{__name__}.{module}"), attribute)
+    if name == "tools" and isinstance(command, click.Group) and "show" not in command.commands:
+        # `tools show|approve|quarantine` live with the gateway that pins the tools.
+        gateway_cmds = importlib.import_module(f"{__name__}._gateway_cmds")
+        for sub in ("tools_show", "tools_approve", "tools_quarantine"):
+            command.add_command(getattr(gateway_cmds, sub))
+    return command
 
 
 class _Main(click.Group):
-    """Turns every Warrant error into a clear message and exit status 2, never a traceback."""
+    """Turns every Warrant error into a clear message and exit status 2, never a traceback;
+    loads each command on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(_COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return _load(cmd_name) if cmd_name in _COMMANDS else None
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -57,17 +79,5 @@ def main(verbose: bool) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
 
-
-for command in (init, agent, credential, mint, attenuate, inspect, revoke, check,
-                policy_group, audit_group, tools_group, approvals_group, sandbox_group,
-                gateway, hook_group, memory_group, incidents_group, metrics, config_group,
-                quickstart, redteam_group):
-    main.add_command(command)
-for tools_command in (tools_show, tools_approve, tools_quarantine):
-    tools_group.add_command(tools_command)
-main.add_command(bom)
-main.add_command(compliance_group)
-main.add_command(assess)
-main.add_command(plan_group)
 
 __all__ = ["main"]
