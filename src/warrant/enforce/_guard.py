@@ -188,6 +188,7 @@ class GuardSession:
         #: The most recent decision made in this session (for display and tests).
         self.last_decision: Decision | None = None
         self._agent_key = agent_key
+        self._verified: warrants.Warrant | None = None
         # The warrant of the agent whose message this session is acting on, if any.
         self._requester: contextvars.ContextVar[str | None] = contextvars.ContextVar(
             "warrant_requester", default=None)
@@ -264,9 +265,14 @@ class GuardSession:
         return shown
 
     def _task_id(self) -> str:
-        domain = self.guard.domain
-        return warrants.verify_warrant(self.warrant, domain.public_key, domain=domain.domain,
-                                       now=dt.datetime.now(dt.UTC)).task_id
+        # The token is fixed for the session: verify it once, then only its expiry (an
+        # expired warrant is verified again, which raises, exactly as before).
+        now = dt.datetime.now(dt.UTC)
+        if self._verified is None or now > self._verified.expires_at:
+            domain = self.guard.domain
+            self._verified = warrants.verify_warrant(self.warrant, domain.public_key,
+                                                     domain=domain.domain, now=now)
+        return self._verified.task_id
 
     def run(self, fn: Callable[..., R], call: ToolCall) -> R:
         """Run `fn(**arguments)` only if the call is allowed; record its outcome."""
