@@ -50,6 +50,9 @@ def test_the_whole_core_loop_from_the_command_line(home: Path) -> None:
     assert narrowed["reasons"][-1]["code"] == "narrowed"
     assert json.loads(warrant(home, *base, "--tool", "read_file", "--args",
                               '{"path": "a"}'))["effect"] == "allow"
+    inspected = json.loads(warrant(home, "inspect", "@" + str(home / "w.tok"), "--json"))
+    assert list(inspected["narrowed"]) == ["money-movement"] and not inspected["revoked"]
+    assert "NARROWED (money-movement)" in warrant(home, "inspect", "@" + str(home / "w.tok"))
 
     warrant(home, "revoke", "--task", minted["task_id"])
     revoked = json.loads(warrant(home, *base, "--tool", "read_file", "--args", "{}", expect=1))

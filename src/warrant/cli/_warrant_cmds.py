@@ -116,13 +116,23 @@ def inspect(token: str, home: Path | None, as_json: bool) -> None:
         except WarrantError as exc:
             # `inspect` is an operator tool: show the cause the caller would not see.
             raise click.ClickException(f"{exc.message}: {exc.detail}") from exc
-        revoked = domain.store.revoked(task_id=w.task_id, agent_id=w.holder, credential_id=None)
-    data = {**w.to_json(), "revoked": revoked}
+        # The same checks a decision makes: the task, every token of it, every agent
+        # of its delegation chain; then, class by class, what a narrowing took away.
+        revoked = domain.store.revoked(task_id=w.task_id, agent_id=w.holder, credential_id=None,
+                                       token_ids=w.revocation_ids, agent_ids=w.agents)
+        narrowed = {risk.value: found for risk in RiskClass
+                    if (found := domain.store.revoked(
+                        task_id=w.task_id, agent_id=w.holder, credential_id=None,
+                        token_ids=w.revocation_ids, agent_ids=w.agents, risk_class=risk))
+                    and found.startswith("narrowed")}
+    data = {**w.to_json(), "revoked": revoked, "narrowed": narrowed}
 
     def human() -> None:
         click.echo(warrants.describe_warrant(w, now=now))
         if revoked:
             click.echo(f"REVOKED: {revoked}")
+        for risk, found in narrowed.items():
+            click.echo(f"NARROWED ({risk}): {found}")
 
     emit(data, as_json, human)
 
