@@ -15,7 +15,7 @@ import click
 
 from warrant.config import resolve_home
 from warrant.errors import ConfigError, StoreError
-from warrant.gateway import MAX_INPUT_BYTES, answer_hook, load_gateway_config, run_gateway
+from warrant.gateway import MAX_INPUT_BYTES, answer_hook
 from warrant.store import SqlitePins, ToolPin
 
 from ._common import emit, home_option, json_option, opened
@@ -57,6 +57,10 @@ def gateway(config_path: Path, listen: str | None, tls_cert: Path | None,
     Tools appear as SERVER__TOOL (e.g. time__get_current_time); warrants grant
     them as SERVER/TOOL. Without valid tokens every call is denied.
     """
+    # Only this command needs the proxy (the MCP SDK's server and client stacks):
+    # `warrant hook claude-code` in the same group runs once per tool use.
+    from warrant.gateway import load_gateway_config, run_gateway  # noqa: PLC0415 - see above
+
     config = load_gateway_config(config_path)
     run_gateway(config, home=home, config_path=config_path, listen=listen, tls_cert=tls_cert,
                 tls_key=tls_key, mtls=mtls)
