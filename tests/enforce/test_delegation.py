@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from warrant import identity, warrants
 from warrant.enforce import Denied, Envelope, Guard, GuardSession, InboundMessage, TrustDomain
-from warrant.errors import InvalidEnvelope
+from warrant.errors import InvalidEnvelope, InvalidWarrant
 from warrant.types import Effect, RevocationKind, RiskClass
 from warrant.warrants import ToolGrant, WarrantLayer
 
@@ -412,3 +412,55 @@ def test_a_narrowing_of_the_requesters_task_binds_the_agent_acting_for_it(
             tools["pay"](amount=5)  # type: ignore[operator]
         assert tools["pay"](amount=5) == "paid 5"  # type: ignore[operator]  # its own task
     assert "narrowed" in {r.code for r in denied.value.decision.reasons}
+
+
+# -- first sight of a remembered token: the registry is read every time -----------
+
+
+def _chain_of_three(domain: TrustDomain) -> str:
+    """a → b → c, each hop signed by the agent handing the warrant on."""
+    names = ("hop-a", "hop-b", "hop-c")
+    agents = [_register(domain, name) for name in names]
+    token = _warrant(domain, agents[0], ("search",), depth=2)
+    now = dt.datetime.now(dt.UTC)
+    for signer, holder in zip(names, agents[1:], strict=False):
+        token = warrants.attenuate_warrant(token, domain.public_key, domain=domain.domain,
+                                           now=now, holder=holder.agent_id,
+                                           signer=domain.agent_key(signer))
+    return token
+
+
+@pytest.mark.parametrize(("change", "refusal"), [
+    (lambda d: d.rotate_agent_key("hop-b"), "key rotation"),
+    (lambda d: d.retire_agent("hop-b"), "retired"),
+    (lambda d: d.retire_agent("hop-c"), "retired"),
+])
+def test_a_registry_change_refuses_the_next_check_of_an_already_verified_token(
+        domain: TrustDomain, change: object, refusal: str) -> None:
+    # `verify_warrant` remembers the token itself; the hop signers are never remembered.
+    from warrant.enforce._delegation import ChainVerifier
+    token = _chain_of_three(domain)
+    chain = ChainVerifier(domain.store)
+
+    def verify() -> warrants.Warrant:
+        return warrants.verify_warrant(token, domain.public_key, domain=domain.domain,
+                                       now=dt.datetime.now(dt.UTC))
+
+    chain.check(verify())
+    change(domain)  # type: ignore[operator]
+    with pytest.raises(InvalidWarrant) as refused:
+        chain.check(verify())
+    assert refusal in str(refused.value.detail)
+
+
+def test_the_first_bad_hop_is_the_one_reported(domain: TrustDomain) -> None:
+    # All agents are read at once, but the refusal names the earliest hop that fails.
+    from warrant.enforce._delegation import ChainVerifier
+    token = _chain_of_three(domain)
+    domain.rotate_agent_key("hop-b")
+    domain.retire_agent("hop-a")
+    warrant = warrants.verify_warrant(token, domain.public_key, domain=domain.domain,
+                                      now=dt.datetime.now(dt.UTC))
+    with pytest.raises(InvalidWarrant) as refused:
+        ChainVerifier(domain.store).check(warrant)
+    assert "hop-a`, which is retired" in str(refused.value.detail)

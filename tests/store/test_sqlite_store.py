@@ -89,6 +89,21 @@ def test_registering_the_same_agent_twice_is_refused(tmp_path: Path) -> None:
         store.add_agent(record)
 
 
+def test_agents_of_a_chain_are_read_in_one_go_with_their_current_keys(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "s.db", create=True)
+    ids = [f"spiffe://a.example/agent/{n}" for n in ("a", "b", "c")]
+    for agent_id in ids:
+        store.add_agent(AgentRecord(agent_id=agent_id, name=agent_id[-1], owner="o",
+                                    purpose="p", public_key=b"k" * 32,
+                                    created_at=time.time()))
+    store.rotate_agent_key(ids[1], b"n" * 32, time.time())
+    found = store.get_agents([ids[0], ids[1], ids[1], "spiffe://a.example/agent/unknown"])
+    assert sorted(found) == ids[:2]  # duplicates once, unknown agents absent
+    assert found[ids[1]].public_key == b"n" * 32
+    assert found[ids[0]] == store.get_agent(ids[0])
+    assert store.get_agents([]) == {}
+
+
 @pytest.mark.claim("store.fail-closed")
 def test_a_read_only_database_refuses_writes_with_a_store_error(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "s.db", create=True)

@@ -36,37 +36,71 @@ class ChainVerifier:
         self._store = store
 
     def check(self, warrant: warrants.Warrant) -> None:
-        """Raise `InvalidWarrant` (detail says which hop) unless every hop verifies."""
-        current = str(warrant.layers[0].holder)
-        keys: dict[str, str] = {}  # one store read per agent, per check
-        for index, layer in enumerate(warrant.layers[1:], start=1):
-            handing_over = layer.holder is not None and layer.holder != current
-            if layer.signed_by is None:
-                if handing_over:
-                    raise InvalidWarrant(
-                        f"layer {index} hands the warrant from {current} to {layer.holder} "
-                        f"without {current}'s signature")
-                continue
-            # A signed layer must be signed by whoever held the warrant when it was added.
-            expected = self._key_of(current, keys)
-            if layer.signed_by != expected:
-                raise InvalidWarrant(
-                    f"layer {index} is signed by key {layer.signed_by[:16]}…, not by the "
-                    f"registered key of {current} (forged, or signed before a key rotation)")
-            if handing_over:
-                self._key_of(str(layer.holder), keys)  # the delegate must be registered
-                current = str(layer.holder)
+        """Raise `InvalidWarrant` (detail says which hop) unless every hop verifies.
 
-    def _key_of(self, agent_id: str, keys: dict[str, str]) -> str:
-        if agent_id in keys:
-            return keys[agent_id]
-        record = self._store.get_agent(agent_id)
-        if record is None:
-            raise InvalidWarrant(f"the chain names `{agent_id}`, which is not a registered agent")
-        if record.status is not AgentStatus.ACTIVE:
-            raise InvalidWarrant(f"the chain names `{agent_id}`, which is retired")
-        keys[agent_id] = record.public_key.hex()
-        return keys[agent_id]
+        Agents are read from the store on every call, never cached: a key rotation
+        or a retirement takes effect on the next check.
+        """
+        steps = _steps(warrant)
+        if not steps:
+            return
+        records = _agent_records(self._store, {a for _, _, signer, delegate in steps
+                                               for a in (signer, delegate) if a is not None})
+        for index, holder, signer, delegate in steps:
+            if signer is None:
+                raise InvalidWarrant(
+                    f"layer {index} hands the warrant from {holder} to {delegate} "
+                    f"without {holder}'s signature")
+            # A signed layer must be signed by whoever held the warrant when it was added.
+            if warrant.layers[index].signed_by != _key_of(signer, records):
+                signed_by = str(warrant.layers[index].signed_by)
+                raise InvalidWarrant(
+                    f"layer {index} is signed by key {signed_by[:16]}…, not by the "
+                    f"registered key of {signer} (forged, or signed before a key rotation)")
+            if delegate is not None:
+                _key_of(delegate, records)  # the delegate must be registered
+
+
+#: (layer index, holder before the layer, agent whose key must have signed it or None
+#: for an unsigned hand-over, the new holder if the layer hands the warrant on).
+_Step = tuple[int, str, str | None, str | None]
+
+
+def _steps(warrant: warrants.Warrant) -> list[_Step]:
+    """What `check` must verify, layer by layer, in order (no store access)."""
+    current = str(warrant.layers[0].holder)
+    steps: list[_Step] = []
+    for index, layer in enumerate(warrant.layers[1:], start=1):
+        handing_over = layer.holder is not None and layer.holder != current
+        if layer.signed_by is None:
+            if handing_over:
+                steps.append((index, current, None, layer.holder))
+                break  # refused at this step: nothing after it is looked at
+            continue
+        steps.append((index, current, current, layer.holder if handing_over else None))
+        if handing_over:
+            current = str(layer.holder)
+    return steps
+
+
+def _agent_records(store: StateStore, agent_ids: set[str]) -> dict[str, tuple[bytes, AgentStatus]]:
+    """The current key and status of each of `agent_ids` that is registered.
+
+    Read afresh for every check (a rotation or retirement by any process counts on
+    the next call), all of them in one store read.
+    """
+    return {a: (record.public_key, record.status)
+            for a, record in store.get_agents(sorted(agent_ids)).items()}
+
+
+def _key_of(agent_id: str, records: dict[str, tuple[bytes, AgentStatus]]) -> str:
+    record = records.get(agent_id)
+    if record is None:
+        raise InvalidWarrant(f"the chain names `{agent_id}`, which is not a registered agent")
+    key, status = record
+    if status is not AgentStatus.ACTIVE:
+        raise InvalidWarrant(f"the chain names `{agent_id}`, which is retired")
+    return key.hex()
 
 
 class VerifyDelegation:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from collections.abc import Collection
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
@@ -158,6 +159,16 @@ class SqliteStore:
     def get_agent(self, agent_id: str) -> AgentRecord | None:
         rows = self._query("SELECT * FROM agents WHERE agent_id = ?", (agent_id,))
         return _agent_from_row(rows[0]) if rows else None
+
+    def get_agents(self, agent_ids: Collection[str]) -> dict[str, AgentRecord]:
+        """The registered agents among `agent_ids`, in one read (a delegation chain's)."""
+        ids = tuple(dict.fromkeys(agent_ids))
+        if not ids:
+            return {}
+        marks = ", ".join("?" * len(ids))
+        # Only `?` placeholders are formatted in; every id is a bound parameter.
+        rows = self._query(f"SELECT * FROM agents WHERE agent_id IN ({marks})", ids)  # noqa: S608 - placeholders only
+        return {(agent := _agent_from_row(r)).agent_id: agent for r in rows}
 
     def list_agents(self) -> list[AgentRecord]:
         return [_agent_from_row(r) for r in self._query("SELECT * FROM agents ORDER BY agent_id")]

@@ -19,8 +19,9 @@ import base64
 import binascii
 import hashlib
 import math
+import re
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 
@@ -35,9 +36,9 @@ from cryptography.hazmat.primitives.serialization import (
 
 from warrant.errors import InvalidWarrant, WarrantError, WarrantSpecError
 from warrant.types import SpiffeId
-from warrant.warrants._datalog import Header, parse_block, render_block
+from warrant.warrants._datalog import DERIVED_CACHES, Header, parse_block, render_block
 from warrant.warrants._model import ToolGrant, Warrant, WarrantLayer, build_warrant
-from warrant.warrants._names import TASK_ID, check_int, check_name, check_text
+from warrant.warrants._names import MAX_TEXT, TASK_ID, check_int, check_name, check_text
 
 MAX_DEPTH = 8
 MAX_TOKEN_CHARS = 64 * 1024
@@ -60,7 +61,18 @@ def _whole_seconds(value: datetime) -> datetime:
     return datetime.fromtimestamp(math.floor(value.timestamp()), UTC)
 
 
+#: The usual shape of a principal, `spiffe://DOMAIN/SEGMENT/...` with no segment
+#: starting with a dot: a strict subset of what `SpiffeId.parse` and `check_text`
+#: accept, checked in one match. Anything else takes the full check.
+_PLAIN_SPIFFE = re.compile(r"spiffe://([a-z0-9](?:[a-z0-9.\-]{0,253}[a-z0-9])?)"
+                           r"(?:/[A-Za-z0-9_\-][A-Za-z0-9._\-]{0,127})+")
+
+
 def _principal(kind: str, value: str, domain: str) -> str:
+    if type(value) is str and len(value) <= MAX_TEXT:
+        plain = _PLAIN_SPIFFE.fullmatch(value)
+        if plain is not None and plain.group(1) == domain:
+            return value
     try:
         spiffe = SpiffeId.parse(check_text(kind, value))
     except ValueError as exc:
@@ -149,8 +161,22 @@ def _decode(token: object) -> bytes:
 def _verify(
     token: str, root_public_key: Ed25519PublicKey, domain: str, now: datetime
 ) -> tuple[Warrant, ba.Biscuit]:
+    raw_key = root_public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+    # Only a plain str is looked up: the cache hashes and compares its key.
+    read = _read_cached if type(token) is str else _read
+    warrant, biscuit = read(token, raw_key)
+    _check_header(Header(warrant.task_id, warrant.domain, warrant.on_behalf_of),
+                  warrant.layers[0], domain)
+    if math.floor(now.timestamp()) > math.floor(warrant.expires_at.timestamp()):
+        raise InvalidWarrant(f"warrant expired at {warrant.expires_at.isoformat()}")
+    return warrant, biscuit
+
+
+def _read(token: str, raw_key: bytes) -> tuple[Warrant, ba.Biscuit]:
+    """Everything about a token that depends on nothing but its text and the root key:
+    every signature, every block's canonical form, every layer narrowing the last."""
     data = _decode(token)
-    public = _biscuit_public(root_public_key.public_bytes(Encoding.Raw, PublicFormat.Raw))
+    public = _biscuit_public(raw_key)
     try:
         biscuit = ba.Biscuit.from_bytes(data, public)
     except Exception as exc:  # biscuit raises several unrelated types for bad input
@@ -160,6 +186,7 @@ def _verify(
         raise InvalidWarrant(f"token has {count} blocks, more than any warrant allows")
     layers: list[WarrantLayer] = []
     header: Header | None = None
+    bounds: _Bounds | None = None
     for index in range(count):
         signer = _external_key(biscuit, index)
         try:
@@ -167,27 +194,41 @@ def _verify(
         except (ValueError, WarrantError) as exc:
             raise InvalidWarrant(f"block {index}: {exc}") from None
         if signer is not None:
-            layer = replace(layer, signed_by=signer)
-        header = header or block_header
-        if layers:
-            _check_narrows(index, layers, layer)
+            # Built directly: `dataclasses.replace` costs as much as parsing a small block.
+            layer = WarrantLayer(tools=layer.tools, expires_at=layer.expires_at,
+                                 max_depth=layer.max_depth, total_budget=layer.total_budget,
+                                 holder=layer.holder, signed_by=signer)
+        if bounds is None:
+            header, bounds = block_header, _Bounds.of(layer)
+        else:
+            _check_narrows(index, bounds, layer)
+            bounds.narrow(layer)
         layers.append(layer)
     assert header is not None  # block 0 is parsed as the authority block
-    _check_header(header, layers[0], domain)
+    revocation_ids = tuple(biscuit.revocation_ids)
     warrant = build_warrant(
         task_id=header.task_id,
         domain=header.domain,
         agent=str(layers[0].holder),
         on_behalf_of=header.on_behalf_of,
         layers=tuple(layers),
-        revocation_ids=tuple(biscuit.revocation_ids),
+        revocation_ids=revocation_ids,
         # From the signatures, not the bytes: the protobuf envelope is malleable
         # (unknown fields, defaulted enums) without changing what was signed.
-        token_id=hashlib.sha256(":".join(biscuit.revocation_ids).encode()).hexdigest(),
+        token_id=hashlib.sha256(":".join(revocation_ids).encode()).hexdigest(),
     )
-    if math.floor(now.timestamp()) > math.floor(warrant.expires_at.timestamp()):
-        raise InvalidWarrant(f"warrant expired at {warrant.expires_at.isoformat()}")
     return warrant, biscuit
+
+
+#: Verified tokens by exact text and root key. `_read` is a pure function of the
+#: two, so a token verified once (say by `receive`, then by the pipeline on the
+#: recipient's first call, or by `seal` and then `attenuate_warrant`) is not
+#: verified again; the domain and the expiry are checked on every call. Nothing
+#: about agents (keys, retirement, revocation) is decided here, so nothing stale
+#: can be served: the pipeline looks those up on every call. A token that fails
+#: raises and is not cached. Bounded: at most 256 tokens of at most 64 KiB.
+_read_cached = lru_cache(maxsize=256)(_read)
+DERIVED_CACHES.append(_read_cached.cache_clear)
 
 
 def _external_key(biscuit: ba.Biscuit, index: int) -> str | None:
@@ -215,37 +256,67 @@ def _check_header(header: Header, authority: WarrantLayer, domain: str) -> None:
         raise InvalidWarrant("authority block: max_depth above the limit")
 
 
-def _check_narrows(index: int, parents: list[WarrantLayer], layer: WarrantLayer) -> None:
+@dataclass(slots=True)
+class _Bounds:
+    """What the layers read so far allow together, kept up to date layer by layer
+    so that checking block n costs the size of block n, not of every block above it."""
+
+    tools: set[str]
+    expires_at: datetime
+    max_depth: int
+    total_budgets: list[int]
+    tool_budgets: dict[str, list[int]]
+    domain: str
+
+    @classmethod
+    def of(cls, authority: WarrantLayer) -> _Bounds:
+        bounds = cls({t.name for t in authority.tools}, authority.expires_at,
+                     authority.max_depth, [], {},
+                     str(authority.holder).removeprefix("spiffe://").split("/")[0])
+        bounds._add_budgets(authority)
+        return bounds
+
+    def narrow(self, layer: WarrantLayer) -> None:
+        self.tools.intersection_update(t.name for t in layer.tools)
+        self.expires_at = min(self.expires_at, layer.expires_at)
+        self.max_depth = layer.max_depth
+        self._add_budgets(layer)
+
+    def _add_budgets(self, layer: WarrantLayer) -> None:
+        if layer.total_budget is not None:
+            self.total_budgets.append(layer.total_budget)
+        firsts: dict[str, int | None] = {}
+        for grant in layer.tools:  # a layer's budget for a tool is its first grant's (`tool()`)
+            firsts.setdefault(grant.name, grant.budget)
+        for name, budget in firsts.items():
+            if budget is not None:
+                self.tool_budgets.setdefault(name, []).append(budget)
+
+
+def _check_narrows(index: int, bounds: _Bounds, layer: WarrantLayer) -> None:
     """Refuse an attenuation block that claims more than the layers before it."""
-    last = parents[-1]
-    effective = {t.name for t in parents[0].tools}.intersection(
-        *({t.name for t in p.tools} for p in parents[1:])
-    )
     problems = [
-        f"tool `{t.name}` is not granted above" for t in layer.tools if t.name not in effective
+        f"tool `{t.name}` is not granted above" for t in layer.tools if t.name not in bounds.tools
     ]
-    if layer.max_depth >= last.max_depth:
-        problems.append(f"depth {layer.max_depth} does not decrease from {last.max_depth}")
-    if layer.expires_at > min(p.expires_at for p in parents):
+    if layer.max_depth >= bounds.max_depth:
+        problems.append(f"depth {layer.max_depth} does not decrease from {bounds.max_depth}")
+    if layer.expires_at > bounds.expires_at:
         problems.append("expiry is later than the warrant's")
-    if not _within(layer.total_budget, [p.total_budget for p in parents]):
+    if not _within(layer.total_budget, bounds.total_budgets):
         problems.append("total budget is larger than the warrant's")
     for grant in layer.tools:
-        above = [g.budget for p in parents if (g := p.tool(grant.name)) is not None]
-        if not _within(grant.budget, above):
+        if not _within(grant.budget, bounds.tool_budgets.get(grant.name, [])):
             problems.append(f"budget of `{grant.name}` is larger than the warrant's")
     if layer.holder is not None:
-        domain_of = str(parents[0].holder).removeprefix("spiffe://").split("/")[0]
         try:
-            _principal("holder", layer.holder, domain_of)
+            _principal("holder", layer.holder, bounds.domain)
         except WarrantSpecError as exc:
             problems.append(exc.message)
     if problems:
         raise InvalidWarrant(f"block {index} widens the warrant: {'; '.join(problems)}")
 
 
-def _within(budget: int | None, above: list[int | None]) -> bool:
-    limits = [b for b in above if b is not None]
+def _within(budget: int | None, limits: list[int]) -> bool:
     return not limits or (budget is not None and budget <= min(limits))
 
 
