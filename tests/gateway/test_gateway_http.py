@@ -8,6 +8,7 @@ of possession signed with the agent's key over that exact call.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import ipaddress
 import json
@@ -37,7 +38,13 @@ from tests.gateway.conftest import ROOT, SESSION_TIMEOUT_S, World, run, write_co
 from warrant import identity
 from warrant.audit import AuditRecord
 from warrant.enforce import TrustDomain
-from warrant.gateway._http import PROOF_HEADER, WARRANT_HEADER, request_headers
+from warrant.gateway._http import (
+    PROOF_HEADER,
+    WARRANT_HEADER,
+    Listen,
+    bind_socket,
+    request_headers,
+)
 
 #: Bound on the gateway coming up (it starts the time server first).
 READY_TIMEOUT_S = 30
@@ -401,3 +408,26 @@ def test_with_mtls_only_a_client_certificate_from_the_domain_ca_connects(world: 
             with pytest.raises(httpx2.TransportError):
                 httpx2.post(gw.url, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
                             headers=POST_HEADERS, verify=context, timeout=SESSION_TIMEOUT_S)
+
+
+def test_connections_to_the_http_gateway_are_sent_without_nagle_delay() -> None:
+    """Each answer is two writes (headers, body); with Nagle on, the body waited ~40 ms."""
+    sock = bind_socket(Listen.parse("127.0.0.1:0"))
+    seen: list[int] = []
+
+    async def main() -> None:
+        async def accepted(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            server_side = writer.get_extra_info("socket")
+            seen.append(server_side.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        server = await asyncio.start_server(accepted, sock=sock)
+        async with server:
+            _, writer = await asyncio.open_connection(*sock.getsockname())
+            with anyio.fail_after(10):
+                while not seen:
+                    await asyncio.sleep(0.01)
+            writer.close()
+
+    asyncio.run(main())
+    assert seen == [1]

@@ -107,16 +107,19 @@ class SessionLedgers:
             confidentiality=flow.Confidentiality.SECRET if names & self._secret
             else flow.Confidentiality.INTERNAL)
 
-    def observe(self, task_id: str, tool: str, result: Any) -> int:
+    def observe(self, task_id: str, tool: str, result: Any, *,
+                canonical: bytes | None = None) -> int:
         """Index what `tool` (qualified name) returned into its session's ledger.
 
+        `canonical` is `canonical_json(result)` when the caller has it already
+        (it is what the store keeps; a large result is not serialised twice).
         Returns how many spans the injection detector flagged. If indexing fails
         the ledger can no longer vouch for the session.
         """
         ledger = self.ledger(task_id)
         with self._lock:  # one writer at a time per process keeps each ledger consistent
             flagged = self._index(ledger, tool, result)
-        self._keep(task_id, tool, result)
+        self._keep(task_id, tool, result, canonical)
         return flagged
 
     def note_no_result(self, task_id: str, tool: str) -> None:
@@ -131,11 +134,14 @@ class SessionLedgers:
             ledger.mark_incomplete(f"a result of `{tool}` could not be indexed: {exc}")
             return 0
 
-    def _keep(self, task_id: str, tool: str, result: Any) -> None:
+    def _keep(self, task_id: str, tool: str, result: Any,
+              canonical: bytes | None = None) -> None:
         if not self.persist:
             return
         payload: str | None = None
-        if result is not None:
+        if canonical is not None:
+            payload = canonical.decode()
+        elif result is not None:
             try:
                 payload = canonical_json(result).decode()
             except (TypeError, ValueError):

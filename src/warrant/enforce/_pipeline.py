@@ -227,13 +227,16 @@ class Pipeline:
         so later calls that carry its values are traced back to it.
         """
         with outcome_span(decision, ok=ok) as span:
+            # Serialised once: the digest below and the ledger's stored copy share it.
+            canonical = _canonical(result)
+            result_bytes = canonical if canonical is not None else canonical_json(repr(result))
             flagged = 0
             if decision.task_id and decision.effect is Effect.ALLOW:
                 if ok:
-                    flagged = self.ledgers.observe(decision.task_id, decision.tool, result)
+                    flagged = self.ledgers.observe(decision.task_id, decision.tool, result,
+                                                   canonical=canonical)
                 else:
                     self.ledgers.note_no_result(decision.task_id, decision.tool)
-            result_bytes = canonical_json(_jsonable(result))
             outcome: dict[str, Any] = {
                 "status": "ok" if ok else "error",
                 "result_digest": hashlib.sha256(result_bytes).hexdigest(),
@@ -267,9 +270,9 @@ def _sentences(text: str) -> list[str]:
 _ANSWER_CALL = ToolCall(tool=ANSWER_TOOL, arguments={})
 
 
-def _jsonable(value: Any) -> Any:
+def _canonical(value: Any) -> bytes | None:
+    """`canonical_json(value)`, or None when `value` has no JSON form (its repr is used)."""
     try:
-        canonical_json(value)
-    except (TypeError, ValueError):
-        return repr(value)
-    return value
+        return canonical_json(value)
+    except (TypeError, ValueError, RecursionError):
+        return None

@@ -7,6 +7,14 @@ Server names cannot contain `_`, so the first `__` always separates the two;
 the exposed name keeps to `[A-Za-z0-9_-]`, which every MCP client and model API
 accepts (some refuse `.`).
 
+Resources and prompts: a server's `resources/read` and `prompts/get` are decided
+as calls to its pseudo-tools `resources.read` and `prompts.get` (qualified
+`fs/resources.read`; see `_resources`). They contain `.`, which no upstream tool
+name and no exposed name may, so they never collide with a tool and `tools/call`
+cannot reach them. Each configured server's pair is registered in the domain
+catalogue at start (read-only unless `[risk]` overrides it), so policy sees a
+risk class; they are not pinned (there is no upstream definition to pin).
+
 Pinning: the digest is SHA-256 over the canonical JSON of the tool's name,
 description, input schema and annotations. First sight pins it and registers
 the tool in the domain catalogue with a risk class (config override, else the
@@ -19,7 +27,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +44,16 @@ EXPOSED_NAME = re.compile(r"^[A-Za-z0-9_\-]{1,128}$")
 #: Upstream tool names the gateway can carry through warrants and exposed names.
 UPSTREAM_TOOL = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]{0,95}$")
 DEFAULT_RISK = RiskClass.WRITE
+#: The pseudo-tool a server's `resources/read` is decided as (`SERVER/resources.read`).
+READ_RESOURCE = "resources.read"
+#: The pseudo-tool a server's `prompts/get` is decided as (`SERVER/prompts.get`).
+GET_PROMPT = "prompts.get"
+PSEUDO_TOOLS: Mapping[str, str] = {
+    READ_RESOURCE: "Read a resource of MCP server `{server}` (resources/read through the "
+                   "Warrant gateway; argument `uri`).",
+    GET_PROMPT: "Get a prompt of MCP server `{server}` (prompts/get through the Warrant "
+                "gateway; arguments `name` and `arguments`).",
+}
 #: Findings at these severities quarantine a tool; lower ones are only recorded.
 QUARANTINE_SEVERITIES = frozenset({scanners.Severity.MEDIUM, scanners.Severity.HIGH,
                                    scanners.Severity.CRITICAL})
@@ -132,6 +150,19 @@ class Catalogue:
                 "tool": qualified, "reason": pin.reason, "pinned_digest": pin.pinned_digest,
                 "seen_digest": pin.seen_digest, "findings": pin.findings})
         return pin
+
+    def register_pseudo_tools(self, servers: Iterable[str]) -> None:
+        """Put each server's `resources.read` and `prompts.get` in the domain catalogue."""
+        now = time.time()
+        for server in servers:
+            for tool, description in PSEUDO_TOOLS.items():
+                qualified = f"{server}/{tool}"
+                risk = self._risk.get(qualified, RiskClass.READ_ONLY)
+                text = description.format(server=server)
+                known = self._domain.store.get_tool(qualified)
+                if known is None or known.risk_class is not risk or known.description != text:
+                    self._domain.store.put_tool(ToolInfo(
+                        name=tool, server=server, risk_class=risk, description=text), now)
 
     def risk_class(self, definition: ToolDefinition) -> RiskClass:
         """Config override, else what the annotations (and name) say, else `write`."""

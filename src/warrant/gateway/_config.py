@@ -20,6 +20,7 @@ silently falls back to a default.
 
     [risk]
     "github/delete_repo" = "destructive"
+    "github/resources.read" = "read-only"  # resources/read of `github` (the default)
 
     [limits]
     call_timeout_s = 30
@@ -134,7 +135,9 @@ class HttpServer(_Upstream):
 class Limits(_Model):
     #: How long an upstream call may take before the caller gets an error result.
     call_timeout_s: float = Field(default=30.0, gt=0, le=3600)
-    #: Largest tool result passed back; bigger ones become an error result.
+    #: Largest message in either direction: a tool result, resource or prompt passed
+    #: back (bigger ones become an error), and a frame a stdio client sends (bigger
+    #: ones are refused unread with a JSON-RPC error; the next frame is served).
     max_message_bytes: int = Field(default=4_000_000, gt=0, le=256_000_000)
     #: Largest HTTP request body a client may send (`--listen`); bigger ones get 413.
     max_request_bytes: int = Field(default=1_000_000, gt=0, le=64_000_000)

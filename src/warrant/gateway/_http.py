@@ -54,6 +54,7 @@ from warrant.errors import ConfigError
 from warrant.types import ToolCall
 
 from ._catalogue import split_exposed_name
+from ._resources import call_for_request
 from ._server import PRESENTED_SCOPE_KEY, Gateway, Presented
 
 log = logging.getLogger("warrant.gateway")
@@ -173,8 +174,9 @@ def request_headers(body: bytes, *, credential: str, warrant: str,
                     agent_key: Ed25519PrivateKey, now: float | None = None) -> dict[str, str]:
     """The Warrant headers for one HTTP request to the gateway whose JSON body is `body`.
 
-    A `tools/call` gets a fresh proof of possession over its exact call;
-    anything else carries the tokens only.
+    A `tools/call`, `resources/read` or `prompts/get` gets a fresh proof of
+    possession over the exact call the gateway decides; anything else carries
+    the tokens only.
     """
     headers = {"Authorization": f"Bearer {credential}", WARRANT_HEADER: warrant}
     call = _tool_call(body)
@@ -187,21 +189,27 @@ def request_headers(body: bytes, *, credential: str, warrant: str,
 
 
 def _tool_call(body: bytes) -> ToolCall | None:
-    """The call in a JSON-RPC `tools/call` body, as the gateway will name it (else None)."""
+    """The call a JSON-RPC body asks for, as the gateway will decide it (else None).
+
+    `tools/call` is the named tool; `resources/read` and `prompts/get` are their
+    server's pseudo-tools (`_resources.call_for_request`).
+    """
     try:
         message: Any = json.loads(body) if body else None
     except (ValueError, UnicodeDecodeError, RecursionError):  # nesting beyond the parser
         return None
-    if not isinstance(message, Mapping) or message.get("method") != "tools/call":
+    params = message.get("params") if isinstance(message, Mapping) else None
+    if not isinstance(params, Mapping):
         return None
-    params = message.get("params")
-    name = params.get("name") if isinstance(params, Mapping) else None
-    parts = split_exposed_name(name) if isinstance(name, str) else None
-    if parts is None or not isinstance(params, Mapping):
-        return None
-    arguments = params.get("arguments") or {}
+    method = message.get("method")
     try:
-        return ToolCall(tool=parts[1], server=parts[0], arguments=arguments)
+        if method in ("resources/read", "prompts/get"):
+            return call_for_request(str(method), params)
+        name = params.get("name")
+        parts = split_exposed_name(name) if isinstance(name, str) else None
+        if method != "tools/call" or parts is None:
+            return None
+        return ToolCall(tool=parts[1], server=parts[0], arguments=params.get("arguments") or {})
     except (TypeError, ValueError, RecursionError):
         return None
 
@@ -283,16 +291,28 @@ def _tls(config: uvicorn.Config, listen: Listen, ca_pem: bytes) -> None:
         config.ssl.load_verify_locations(cadata=ca_pem.decode("ascii"))
 
 
-async def serve_http(gateway: Gateway, listen: Listen) -> None:
-    """Connect the upstreams, then serve MCP over HTTP at `listen` until SIGINT/SIGTERM."""
+def bind_socket(listen: Listen) -> socket.socket:
+    """The socket `serve_http` listens on, bound to `listen`; raises `ConfigError`.
+
+    Created with `IPPROTO_TCP`, not 0: asyncio turns Nagle's algorithm off
+    (`TCP_NODELAY`) only on sockets whose `proto` says TCP, and accepted
+    connections inherit it from this one. With Nagle on, each response (headers,
+    then body: two writes) waited ~40 ms for the client's delayed ACK.
+    """
     family = socket.AF_INET6 if ":" in listen.host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((listen.host, listen.port))  # fail fast, before any upstream starts
+        sock.bind((listen.host, listen.port))
     except OSError as exc:
         sock.close()
         raise ConfigError(f"cannot listen on {listen.host}:{listen.port}: {exc}") from exc
+    return sock
+
+
+async def serve_http(gateway: Gateway, listen: Listen) -> None:
+    """Connect the upstreams, then serve MCP over HTTP at `listen` until SIGINT/SIGTERM."""
+    sock = bind_socket(listen)  # fail fast, before any upstream starts
     listen = Listen(host=listen.host, port=sock.getsockname()[1], tls_cert=listen.tls_cert,
                     tls_key=listen.tls_key, mtls=listen.mtls)
     manager = StreamableHTTPSessionManager(

@@ -19,6 +19,12 @@ Authenticate stage verifies like any remote PEP's.
 
 Every failure is an `isError` result with a readable message: the gateway keeps
 serving when an upstream hangs, crashes or floods.
+
+`resources/*` and `prompts/*` of the upstreams are served by `_resources`: each
+`resources/read` and `prompts/get` is decided by the same `decide` as a tool
+call (as the pseudo-tools `SERVER/resources.read` and `SERVER/prompts.get`),
+and a refusal is a JSON-RPC error. Over stdio, frames longer than
+`limits.max_message_bytes` are refused without being read (`_stdio`).
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ import mcp_types as types
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import NotificationOptions, Server
 from mcp.server.session import ServerSession
-from mcp.server.stdio import stdio_server
+from mcp.shared.exceptions import MCPError
 from mcp.shared.message import SessionMessage
 
 from warrant import flow, identity, scanners, warrants
@@ -48,6 +54,8 @@ from ._auth import REJECTED
 from ._catalogue import Catalogue, ToolDefinition, exposed_name, split_exposed_name
 from ._config import GatewayConfig
 from ._memory import MemoryBridge, Shape, memory_bridges
+from ._resources import ResourceFront
+from ._stdio import stdio_server
 from ._upstream import Upstream, UpstreamUnavailable
 
 log = logging.getLogger("warrant.gateway")
@@ -97,8 +105,14 @@ class Gateway:
                                          strict=domain.config.strict)
                           for name, server in config.servers.items()}
         self._downstream: ServerSession | None = None
-        self.server: Server[Any] = Server(SERVER_NAME, on_list_tools=self._list_tools,
-                                          on_call_tool=self._call_tool)
+        self.catalogue.register_pseudo_tools(config.servers)
+        self.resources = ResourceFront(self)
+        self.server: Server[Any] = Server(
+            SERVER_NAME, on_list_tools=self._list_tools, on_call_tool=self._call_tool,
+            on_list_resources=self._list_resources,
+            on_list_resource_templates=self._list_resource_templates,
+            on_read_resource=self._read_resource, on_list_prompts=self._list_prompts,
+            on_get_prompt=self._get_prompt)
         # -- memory guard hook (gateway/_memory.py): servers with `memory_guard = true`
         self.memory: dict[str, MemoryBridge] = memory_bridges(
             domain, {name: (s.memory_guard, s.memory_namespace)
@@ -109,7 +123,8 @@ class Gateway:
     async def serve_stdio(self) -> None:
         """Connect every upstream, then serve one MCP client on stdin/stdout until it leaves."""
         async def downstream() -> None:
-            async with stdio_server() as (read, write), anyio.create_task_group() as tg:
+            async with stdio_server(max_frame_bytes=self.config.limits.max_message_bytes) as (
+                    read, write), anyio.create_task_group() as tg:
                 # The SDK drops a line it cannot parse without a word; JSON-RPC 2.0 asks
                 # for an error with id null, so the client learns its frame was refused.
                 send, receive = anyio.create_memory_object_stream[
@@ -182,11 +197,21 @@ class Gateway:
 
     def _granted(self, caller: Caller | None) -> frozenset[str]:
         """Tool names the caller's warrant grants now (none without valid tokens)."""
+        warrant = self.listing_warrant(caller)
+        return frozenset(warrant.tools) if warrant is not None else frozenset()
+
+    def listing_warrant(self, caller: Caller | None) -> warrants.Warrant | None:
+        """The caller's warrant if it may be used now, to filter listings; else None.
+
+        Credential, expiry, holder and revocation (of the task, its tokens and
+        every agent of its delegation chain); the verified warrant is kept so its
+        argument constraints can filter listed items too.
+        """
         now = time.time()
         try:
             match caller:
-                case None:  # nobody authenticated: nothing to show
-                    return frozenset()
+                case None:
+                    return None
                 case GuardSession():  # stdio: verified (with its key) at launch
                     credential, token = caller.credential, caller.warrant
                 case Presented():  # HTTP: verify the credential now; no call, so no proof
@@ -195,19 +220,60 @@ class Gateway:
                         now=now)
                     token = caller.warrant
             if now >= credential.expires_at:
-                return frozenset()
+                return None
             warrant = warrants.verify_warrant(token, self.domain.public_key,
                                               domain=self.domain.domain,
                                               now=dt.datetime.fromtimestamp(now, dt.UTC))
         except (InvalidCredential, InvalidWarrant):
-            return frozenset()
+            return None
         agent = credential.agent_id
         if warrant.holder != agent or self.domain.store.revoked(
                 task_id=warrant.task_id, agent_id=agent,
-                credential_id=credential.credential_id,
-                token_ids=warrant.revocation_ids):
-            return frozenset()
-        return frozenset(warrant.tools)
+                credential_id=credential.credential_id, token_ids=warrant.revocation_ids,
+                agent_ids=warrant.agents):
+            return None
+        return warrant
+
+    # -- resources and prompts (gateway/_resources.py) ---------------------------------------
+
+    async def _list_resources(self, ctx: ServerRequestContext[Any],
+                              params: types.PaginatedRequestParams | None
+                              ) -> types.ListResourcesResult:
+        return await self.resources.list_resources(self._caller(ctx))
+
+    async def _list_resource_templates(self, ctx: ServerRequestContext[Any],
+                                       params: types.PaginatedRequestParams | None
+                                       ) -> types.ListResourceTemplatesResult:
+        return await self.resources.list_templates(self._caller(ctx))
+
+    async def _list_prompts(self, ctx: ServerRequestContext[Any],
+                            params: types.PaginatedRequestParams | None
+                            ) -> types.ListPromptsResult:
+        return await self.resources.list_prompts(self._caller(ctx))
+
+    async def _read_resource(self, ctx: ServerRequestContext[Any],
+                             params: types.ReadResourceRequestParams
+                             ) -> types.ReadResourceResult:
+        try:
+            return await self.resources.read_resource(self._caller(ctx), params.uri)
+        except MCPError:
+            raise
+        except Exception:
+            log.exception("resources/read `%s` failed inside the gateway", params.uri[:200])
+            raise MCPError(types.INTERNAL_ERROR, "the gateway failed to handle this read; it "
+                           "was not forwarded") from None
+
+    async def _get_prompt(self, ctx: ServerRequestContext[Any],
+                          params: types.GetPromptRequestParams) -> types.GetPromptResult:
+        try:
+            return await self.resources.get_prompt(self._caller(ctx), params.name,
+                                                   params.arguments)
+        except MCPError:
+            raise
+        except Exception:
+            log.exception("prompts/get `%s` failed inside the gateway", params.name[:128])
+            raise MCPError(types.INTERNAL_ERROR, "the gateway failed to handle this request; "
+                           "it was not forwarded") from None
 
     # -- tools/call --------------------------------------------------------------------------
 
@@ -223,29 +289,23 @@ class Gateway:
             self, caller: Caller | None, name: str,
             arguments: Mapping[str, Any]) -> types.CallToolResult:
         if caller is None:
-            self._refuse(caller, name, "no authenticated session")
+            self.refuse(caller, name, "no authenticated session")
             return error_result(f"denied: {REJECTED}")
         parts = split_exposed_name(name)
         if parts is None or parts[0] not in self.upstreams:
             message = f"unknown tool `{name[:128]}`"
-            self._refuse(caller, name, message)
+            self.refuse(caller, name, message)
             return error_result(f"denied: {message}")
         server, tool = parts
         blocked = self.catalogue.blocked(f"{server}/{tool}")
         if blocked is not None:
-            self._refuse(caller, name, blocked)
+            self.refuse(caller, name, blocked)
             return error_result(f"denied: {blocked}")
         try:
             call = ToolCall(tool=tool, server=server, arguments=arguments)
         except (TypeError, ValueError) as exc:
             return error_result(f"denied: malformed call: {exc}")
-        match caller:
-            case GuardSession():  # possession proved at launch
-                decision = caller.check(call)
-            case Presented():  # the pipeline verifies credential, proof and warrant
-                decision = self.pipeline.decide(CallRequest(
-                    call=call, credential=caller.credential, warrant=caller.warrant,
-                    proof=caller.proof))
+        decision = self.decide(caller, call)
         match decision.effect:
             case Effect.ALLOW:
                 bridge = self.memory.get(server)
@@ -259,7 +319,23 @@ class Gateway:
             case Effect.DENY:
                 return error_result("denied: " + _reasons(decision))
 
-    def _refuse(self, caller: Caller | None, name: str, reason: str) -> None:
+    def decide(self, caller: Caller, call: ToolCall) -> Decision:
+        """The one pipeline's decision on `call` for this caller (audited by the pipeline)."""
+        match caller:
+            case GuardSession():  # possession proved at launch
+                return caller.check(call)
+            case Presented():  # the pipeline verifies credential, proof and warrant
+                return self.pipeline.decide(CallRequest(
+                    call=call, credential=caller.credential, warrant=caller.warrant,
+                    proof=caller.proof))
+
+    def record_outcome(self, decision: Decision, *, ok: bool, result: Any = None,
+                       error: str | None = None,
+                       redactions: scanners.DlpReport | None = None) -> None:
+        """Audit what an allowed request did (and feed the session's data-flow ledger)."""
+        self._outcome(decision, ok=ok, result=result, error=error, redactions=redactions)
+
+    def refuse(self, caller: Caller | None, name: str, reason: str) -> None:
         """Audit a call refused before the pipeline (it never got a decision)."""
         # Only a launch session's agent is known here: HTTP tokens are unverified yet.
         agent = caller.credential.agent_id if isinstance(caller, GuardSession) else None

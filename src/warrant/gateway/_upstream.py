@@ -24,8 +24,10 @@ placed, the server is stopped before it starts and reported down with why.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
@@ -243,16 +245,26 @@ class Upstream:
     async def refresh(self) -> None:
         """List every tool (all pages) and hand the definitions to the catalogue."""
         session = self.require()
+        capabilities = session.server_capabilities
+        if capabilities is not None and capabilities.tools is None:
+            # A server of resources or prompts only: listing tools would be an error.
+            self.tools = {}
+            await self._on_tools(self, [])
+            return
         definitions: list[ToolDefinition] = []
         cursor: str | None = None
+        has_output_schema = False
         while True:
             params = types.PaginatedRequestParams(cursor=cursor) if cursor else None
             result = await session.list_tools(params=params)
             definitions.extend(_definition(self.name, tool) for tool in result.tools)
+            has_output_schema |= any(tool.output_schema is not None for tool in result.tools)
             cursor = result.next_cursor
             if not cursor:
                 break
         self.tools = {d.name: d for d in definitions}
+        if has_output_schema:
+            _warm_output_validation()
         await self._on_tools(self, definitions)
 
     def require(self) -> ClientSession:
@@ -260,6 +272,31 @@ class Upstream:
             raise UpstreamUnavailable(f"upstream server `{self.name}` is not connected"
                                       + (f" ({self.error})" if self.error else ""))
         return self.session
+
+
+_warmed = threading.Event()
+
+
+def _warm_output_validation() -> None:
+    """Import `jsonschema` in a background thread, once per process.
+
+    The SDK validates each result against the tool's output schema and imports
+    `jsonschema` lazily on the first such call, inside the event loop: ~2.5 s
+    (its URI grammars are compiled at import) during which no client of the
+    gateway is served. Imported here, the first call waits at most for what is
+    left of the import (Python's import lock), and nothing is validated less.
+    """
+    if _warmed.is_set():
+        return
+    _warmed.set()
+
+    def load() -> None:
+        try:
+            importlib.import_module("jsonschema.validators")
+        except Exception:  # the first validating call reports it, as it would have
+            log.debug("could not import jsonschema ahead of the first call", exc_info=True)
+
+    threading.Thread(target=load, name="warrant-warm-jsonschema", daemon=True).start()
 
 
 def _definition(server: str, tool: types.Tool) -> ToolDefinition:
