@@ -46,7 +46,9 @@ class World:
     agent_id: str
 
     def env(self, **overrides: str | None) -> dict[str, str]:
-        env = {"WARRANT_HOME": str(self.home), "PYTHONPATH": str(ROOT),
+        env = {"WARRANT_HOME": str(self.home),
+               # This checkout's code, not whatever an editable install points at.
+               "PYTHONPATH": os.pathsep.join((str(ROOT / "src"), str(ROOT))),
                "WARRANT_CREDENTIAL_FILE": str(self.credential),
                "WARRANT_WARRANT_FILE": str(self.warrant),
                "WARRANT_AGENT_KEY_FILE": str(self.key)}

@@ -71,7 +71,8 @@ class Domain:
     key_file: Path
 
     def env(self, *, with_tokens: bool) -> dict[str, str]:
-        env = {"WARRANT_HOME": str(self.home), "PYTHONPATH": str(ROOT),
+        env = {"WARRANT_HOME": str(self.home),
+               "PYTHONPATH": os.pathsep.join((str(ROOT / "src"), str(ROOT))),
                "PATH": os.environ.get("PATH", "")}
         if with_tokens:
             for name, text in (("credential", self.credential), ("warrant", self.warrant)):

@@ -35,7 +35,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from tests.gateway._cli import command_prefix
 from tests.gateway.conftest import ROOT, SESSION_TIMEOUT_S, World, run, write_config
-from warrant import identity
+from warrant import identity, warrants
 from warrant.audit import AuditRecord
 from warrant.enforce import TrustDomain
 from warrant.gateway._http import (
@@ -122,11 +122,11 @@ class RunningGateway:
                 yield HttpClient(session)
 
     def post(self, message: dict[str, object], headers: dict[str, str] | None = None,
-             content: bytes | None = None) -> httpx2.Response:
+             content: bytes | None = None, tls: ssl.SSLContext | None = None) -> httpx2.Response:
         """One raw JSON-RPC POST (no SDK: the test controls every byte and header)."""
         body = content if content is not None else json.dumps(message).encode()
         return httpx2.post(self.url, content=body, headers={**POST_HEADERS, **(headers or {})},
-                           timeout=SESSION_TIMEOUT_S)
+                           timeout=SESSION_TIMEOUT_S, verify=tls or True)
 
 
 def free_port() -> int:
@@ -431,3 +431,126 @@ def test_connections_to_the_http_gateway_are_sent_without_nagle_delay() -> None:
 
     asyncio.run(main())
     assert seen == [1]
+
+
+@dataclass
+class Agent:
+    """An agent of the world's domain, with its tokens and an mTLS client certificate."""
+
+    agent_id: str
+    tokens: Tokens
+    tls: ssl.SSLContext
+
+
+def mtls_agent(world: World, name: str, server_cert: Path) -> Agent:
+    """`bot` (the world's agent) or a new agent with the same grant, and its certificate."""
+    with TrustDomain.open(world.home) as domain:
+        if name == "bot":
+            agent_id, tokens, key_file = world.agent_id, Tokens.of(world), world.key
+        else:
+            record, new_key = domain.register_agent(name, owner="ops", purpose="tells the time")
+            assert new_key is not None
+            _, warrant = domain.mint(
+                agent=name, task="tell the time", on_behalf_of="user:alice",
+                tools=[warrants.parse_tool_spec("time/get_current_time:timezone^=Europe/")])
+            agent_id, key_file = record.agent_id, new_key
+            tokens = Tokens(credential=domain.issue_credential(name).token, warrant=warrant,
+                            key=identity.read_private_key(new_key))
+        cert_file = world.config.with_name(f"{name}.pem")
+        cert_file.write_bytes(domain.issue_certificate(name))
+    context = ssl.create_default_context(cafile=str(server_cert))
+    context.load_cert_chain(cert_file, key_file)
+    return Agent(agent_id=agent_id, tokens=tokens, tls=context)
+
+
+@pytest.mark.claim("identity.mtls")
+def test_with_mtls_a_credential_is_accepted_only_over_its_own_agents_certificate(
+        world: World) -> None:
+    cert, key = server_certificate(world.config.parent)
+    bot, other = mtls_agent(world, "bot", cert), mtls_agent(world, "other", cert)
+    paris = call_message("time__get_current_time", timezone="Europe/Paris")
+    listing = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
+
+    def post(gateway: RunningGateway, message: dict[str, object], tokens: Tokens,
+             tls: ssl.SSLContext) -> httpx2.Response:
+        body = json.dumps(message).encode()
+        return gateway.post(message, tokens.headers(body), content=body, tls=tls)
+
+    with http_gateway(world, "--tls-cert", str(cert), "--tls-key", str(key), "--mtls") as gw:
+        # Each agent over its own certificate: both sets of tokens are good.
+        for agent in (bot, other):
+            is_error, text = call_result(post(gw, paris, agent.tokens, agent.tls))
+            assert not is_error, text
+        # Bot's certificate carrying other's tokens: refused, calls and listing alike,
+        # and told no more than any rejected credential is.
+        for message in (paris, listing):
+            response = post(gw, message, other.tokens, bot.tls)
+            assert response.status_code == 401, response.text
+            assert response.json() == {"error": "invalid_token",
+                                       "error_description": "credential rejected"}
+            assert response.headers["www-authenticate"] == 'Bearer error="invalid_token"'
+        # Bot's own tokens still pass over its certificate.
+        assert call_result(post(gw, paris, bot.tokens, bot.tls))[0] is False
+    records = audit_records(world, 200)
+    refused = [r.detail for r in records if r.tool == "gateway.http-rejected"]
+    assert len(refused) == 2
+    for detail in refused:
+        assert detail is not None
+        assert detail["reason"] == "client certificate does not name the credential's agent"
+        assert detail["certificate"] == bot.agent_id
+        assert detail["credential_subject"] == other.agent_id
+    decisions = [r for r in records if r.kind == "decision"]
+    assert [(r.agent, r.effect) for r in decisions] == [
+        (bot.agent_id, "allow"), (other.agent_id, "allow"), (bot.agent_id, "allow")]
+
+
+@pytest.mark.claim("gateway.fail-closed")
+def test_a_flood_of_malformed_requests_is_refused_and_audited_in_bounded_records(
+        world: World) -> None:
+    flood = 200
+    statuses: list[int] = []
+    answered: list[tuple[bool, str]] = []
+    ping = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).encode()
+
+    async def body(gateway: RunningGateway) -> None:
+        done = anyio.Event()
+
+        async def malformed(http: httpx2.AsyncClient, limit: anyio.Semaphore) -> None:
+            async with limit:
+                response = await http.post(gateway.url, content=ping, headers={
+                    **POST_HEADERS, "Authorization": "Basic bm90OnRoaXM=", WARRANT_HEADER: "w"})
+                statuses.append(response.status_code)
+
+        async def burst() -> None:
+            limit = anyio.Semaphore(16)
+            async with httpx2.AsyncClient(timeout=SESSION_TIMEOUT_S) as http, \
+                    anyio.create_task_group() as tasks:
+                for _ in range(flood):
+                    tasks.start_soon(malformed, http, limit)
+            done.set()
+
+        async with gateway.client(WarrantAuth(Tokens.of(world))) as gw, \
+                anyio.create_task_group() as tasks:
+            tasks.start_soon(burst)
+            while not done.is_set() or not answered:  # a valid caller, all through the flood
+                answered.append(await gw.call("time__get_current_time",
+                                              timezone="Europe/Paris"))
+
+    with http_gateway(world) as gateway:
+        run(lambda: body(gateway))
+    # Every malformed request was refused; every valid call answered.
+    assert statuses == [401] * flood
+    assert answered and all(not is_error for is_error, _ in answered), answered
+    # After shutdown (the last window's summary is written then), the audit log holds
+    # a few records in full and counts for the rest: nothing lost, nothing unbounded.
+    records = audit_records(world, 4 * flood + 6 * len(answered))
+    full = [r.detail for r in records if r.tool == "gateway.http-rejected"]
+    summaries = [r.detail for r in records if r.tool == "gateway.http-rejected-summary"]
+    assert 1 <= len(summaries) <= 3  # one per 60 s window the flood spanned
+    assert len(full) <= 5 * len(summaries)
+    suppressed = sum(int(s["suppressed"]) for s in summaries if s is not None)
+    assert len(full) + suppressed == flood
+    for summary in summaries:
+        assert summary is not None and summary["client"] == "127.0.0.1"
+        assert sum(summary["reasons"].values()) == summary["suppressed"]
+        assert list(summary["reasons"]) == ["`Authorization` must use the `Bearer` scheme"]

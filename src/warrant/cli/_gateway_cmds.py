@@ -35,7 +35,8 @@ _STATE_DB = "state.db"
 @click.option("--tls-key", type=click.Path(dir_okay=False, path_type=Path),
               help="PEM private key of --tls-cert.")
 @click.option("--mtls", is_flag=True,
-              help="Also require a client certificate issued by the domain's CA (HTTPS).")
+              help="Also require a client certificate issued by the domain's CA (HTTPS), "
+                   "naming the same agent as each request's credential.")
 @home_option
 def gateway(config_path: Path, listen: str | None, tls_cert: Path | None,
             tls_key: Path | None, mtls: bool, home: Path | None) -> None:

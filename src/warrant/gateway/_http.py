@@ -20,15 +20,23 @@ anonymous caller: nothing is listed and every call is denied "credential
 rejected" (audited). Tokens that cannot even be read (a bad scheme, a repeated
 header, one token without the other) are a 401 with a JSON body saying which.
 Bodies over `limits.max_request_bytes` are a 413 before anything parses them.
+Refusals at this edge are audited through `_ratelimit.AuditThrottle`: a flood of
+them is still refused request by request, but audited a few records in full
+per client address and window, then counted in one summary record.
 
 Plain HTTP is served on loopback only; any other address needs `--tls-cert`
 and `--tls-key`. `--mtls` additionally requires a client certificate issued by
-the domain's CA (channel authentication only: the credential and proof still
-decide who the caller is).
+the domain's CA, and binds it to the caller: a request whose credential names
+another agent than its connection's certificate (`_mtls`) is a 401 "credential
+rejected", the two identities going to the audit record only. The credential's
+subject is read here unverified; that suffices, because the pipeline (and
+listing) verifies that same token before it grants anything, so a request that
+gets through names one agent in certificate and verified credential alike.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ipaddress
 import json
@@ -43,6 +51,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import anyio
+import jwt
 import uvicorn
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
@@ -53,7 +63,10 @@ from warrant import identity
 from warrant.errors import ConfigError
 from warrant.types import ToolCall
 
+from ._auth import REJECTED
 from ._catalogue import split_exposed_name
+from ._mtls import connection_certificate, protocol_reading_certificates, read_client_certificate
+from ._ratelimit import AuditThrottle
 from ._resources import call_for_request
 from ._server import PRESENTED_SCOPE_KEY, Gateway, Presented
 
@@ -217,11 +230,15 @@ def _tool_call(body: bytes) -> ToolCall | None:
 # -- the ASGI app ----------------------------------------------------------------------------
 
 class GatewayHttpApp:
-    """Reads each request's Warrant headers, then hands it to the SDK's transport."""
+    """Reads each request's Warrant headers (and, with mTLS, binds them to the
+    connection's client certificate), then hands it to the SDK's transport."""
 
-    def __init__(self, gateway: Gateway, manager: StreamableHTTPSessionManager):
+    def __init__(self, gateway: Gateway, manager: StreamableHTTPSessionManager, *,
+                 mtls: bool = False, throttle: AuditThrottle | None = None):
         self._gateway = gateway
         self._manager = manager
+        self._mtls = mtls
+        self.throttle = throttle or AuditThrottle(gateway.domain.record_admin)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":  # lifespan is off; websockets are not served
@@ -233,14 +250,59 @@ class GatewayHttpApp:
         try:
             presented = parse_presented(scope["headers"])
         except MalformedHeadersError as exc:
-            self._gateway.domain.record_admin("gateway.http-rejected", {
-                "reason": str(exc), "client": _client(scope)})
+            self._reject(scope, {"reason": str(exc)})
             await _json(send, 401, {"error": "invalid_request", "error_description": str(exc)},
                         extra=[(b"www-authenticate", b'Bearer error="invalid_request"')])
             return
+        if self._mtls:
+            mismatch = certificate_mismatch(scope, presented)
+            if mismatch is not None:
+                self._reject(scope, mismatch)
+                # As any other credential failure: no detail to the caller (no oracle).
+                await _json(send, 401, {"error": "invalid_token", "error_description": REJECTED},
+                            extra=[(b"www-authenticate", b'Bearer error="invalid_token"')])
+                return
         if presented is not None:
             scope = {**scope, PRESENTED_SCOPE_KEY: presented}
         await self._manager.handle_request(scope, receive, send)
+
+    def _reject(self, scope: Scope, detail: Mapping[str, Any]) -> None:
+        """Audit a refusal at the edge (bounded per client address: `AuditThrottle`)."""
+        client = scope.get("client")
+        self.throttle.rejected(str(client[0]) if client else None,
+                               {**detail, "client": _client(scope)})
+
+
+def certificate_mismatch(scope: Scope, presented: Presented | None) -> dict[str, Any] | None:
+    """Why this mTLS request's certificate and credential do not name one agent, else None.
+
+    A request without tokens is anonymous (nothing is listed, every call denied)
+    and binds nothing; its certificate must still be readable.
+    """
+    certificate = connection_certificate(scope)
+    if certificate.error is not None or certificate.agent_id is None:
+        return {"reason": f"client certificate refused: {certificate.error}"}
+    if time.time() > certificate.not_after:  # a kept-alive connection outlives its certificate
+        return {"reason": "client certificate expired", "certificate": certificate.agent_id}
+    if presented is None:
+        return None
+    subject = credential_subject(presented.credential)
+    if subject != certificate.agent_id:
+        return {"reason": "client certificate does not name the credential's agent",
+                "certificate": certificate.agent_id,
+                # Unverified (the pipeline never saw it): what the credential claims.
+                "credential_subject": subject[:300] if subject else None}
+    return None
+
+
+def credential_subject(token: str) -> str | None:
+    """The agent a credential claims to be for (`sub`), unverified; None if unreadable."""
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except (jwt.InvalidTokenError, ValueError, TypeError, RecursionError):
+        return None
+    subject = claims.get("sub") if isinstance(claims, dict) else None
+    return subject if isinstance(subject, str) else None
 
 
 async def _json(send: Send, status: int, body: Mapping[str, str],
@@ -291,6 +353,22 @@ def _tls(config: uvicorn.Config, listen: Listen, ca_pem: bytes) -> None:
         config.ssl.load_verify_locations(cadata=ca_pem.decode("ascii"))
 
 
+def _protocol(gateway: Gateway, listen: Listen) -> type[asyncio.Protocol] | str:
+    """uvicorn's HTTP protocol; with mTLS, one that reads each connection's certificate."""
+    if not listen.mtls:
+        return "auto"
+    ca, domain = gateway.domain.keys.ca_certificate, gateway.domain.domain
+    return protocol_reading_certificates(
+        lambda transport: read_client_certificate(transport, ca, domain))
+
+
+async def _close_windows(throttle: AuditThrottle) -> None:
+    """Write each audit window's summary when it ends, even if no refusal follows."""
+    while True:
+        await anyio.sleep(throttle.window_s)
+        throttle.tick()
+
+
 def bind_socket(listen: Listen) -> socket.socket:
     """The socket `serve_http` listens on, bound to `listen`; raises `ConfigError`.
 
@@ -318,18 +396,26 @@ async def serve_http(gateway: Gateway, listen: Listen) -> None:
     manager = StreamableHTTPSessionManager(
         gateway.server, stateless=True, json_response=True, security_settings=_security(listen),
         max_request_body_size=gateway.config.limits.max_request_bytes)
+    app = GatewayHttpApp(gateway, manager, mtls=listen.mtls)
     config = uvicorn.Config(
-        GatewayHttpApp(gateway, manager), lifespan="off", log_config=None, access_log=False,
+        app, lifespan="off", log_config=None, access_log=False,
         server_header=False, proxy_headers=False, h11_max_incomplete_event_size=MAX_HEADER_BYTES,
-        ssl_certfile=listen.tls_cert, ssl_keyfile=listen.tls_key)
+        ssl_certfile=listen.tls_cert, ssl_keyfile=listen.tls_key, http=_protocol(gateway, listen))
     if listen.tls:
         _tls(config, listen, identity.certificate_pem(gateway.domain.keys.ca_certificate))
 
     async def downstream() -> None:
-        async with manager.run():
-            # Listening starts here, after every upstream is connected: an open port means ready.
-            print(f"warrant gateway: serving MCP at {listen.url}", file=sys.stderr, flush=True)
-            await _Server(config).serve(sockets=[sock])
+        async with manager.run(), anyio.create_task_group() as tasks:
+            tasks.start_soon(_close_windows, app.throttle)
+            try:
+                # Listening starts here, after every upstream is connected: an open port
+                # means ready.
+                print(f"warrant gateway: serving MCP at {listen.url}", file=sys.stderr,
+                      flush=True)
+                await _Server(config).serve(sockets=[sock])
+            finally:
+                tasks.cancel_scope.cancel()
+                app.throttle.flush()  # the last window's counts, even if the flood stopped
 
     try:
         await gateway.serve(downstream)
