@@ -153,10 +153,17 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], stderr: Path) -> 
 @contextmanager
 def http_gateway(world: World, *options: str, **limits: object) -> Iterator[RunningGateway]:
     """The real gateway on a free loopback port in front of the time server."""
-    port = free_port()
     config = write_config(world.config, ("time",), limits={
         "call_timeout_s": 5, "max_message_bytes": 200_000,
         "max_request_bytes": MAX_REQUEST_BYTES, **limits})
+    with serve_over_http(world, config, *options) as gateway:
+        yield gateway
+
+
+@contextmanager
+def serve_over_http(world: World, config: Path, *options: str) -> Iterator[RunningGateway]:
+    """`warrant gateway --config CONFIG --listen` on a free loopback port, stopped after."""
+    port = free_port()
     stderr = world.config.with_name("gateway.stderr")
     # No tokens in the environment: over HTTP they come with each request.
     env = world.env(WARRANT_CREDENTIAL_FILE=None, WARRANT_WARRANT_FILE=None,

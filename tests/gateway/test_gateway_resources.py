@@ -30,13 +30,7 @@ from mcp.shared.exceptions import MCPError
 
 from tests.gateway._cli import command_prefix
 from tests.gateway.conftest import ROOT, SESSION_TIMEOUT_S, World, run
-from tests.gateway.test_gateway_http import (
-    RunningGateway,
-    Tokens,
-    WarrantAuth,
-    free_port,
-    wait_for_port,
-)
+from tests.gateway.test_gateway_http import RunningGateway, Tokens, WarrantAuth, serve_over_http
 from warrant import warrants
 from warrant.enforce import TrustDomain
 from warrant.gateway._catalogue import EXPOSED_NAME, UPSTREAM_TOOL, split_exposed_name
@@ -419,20 +413,11 @@ def test_server_everything_resources_and_prompts_are_listed_read_and_denied_by_t
 @pytest.mark.claim("gateway.enforces-pipeline")
 def test_over_http_a_read_carries_a_proof_of_possession_like_any_call(setup: Setup) -> None:
     """The client helper signs the pseudo-call a read is decided as; without it, denied."""
-    world, port = setup.world, free_port()
+    world = setup.world
     world.config.write_text(json.dumps({"servers": servers(setup),
                                         "limits": {"call_timeout_s": 20}}), encoding="utf-8")
-    stderr = world.config.with_name("gateway.stderr")
-    env = world.env(WARRANT_CREDENTIAL_FILE=None, WARRANT_WARRANT_FILE=None,
-                    WARRANT_AGENT_KEY_FILE=None)
-    with stderr.open("wb") as err:
-        process = subprocess.Popen(
-            [*command_prefix(), "gateway", "--config", str(world.config),
-             "--listen", f"127.0.0.1:{port}"],
-            env=env, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
-    http = RunningGateway(url=f"http://127.0.0.1:{port}/mcp", stderr=stderr)
 
-    async def body() -> None:
+    async def body(http: RunningGateway) -> None:
         async with http.client(WarrantAuth(Tokens.of(world))) as gw:
             assert await read_text(gw.session, "docs+file:///docs/readme.md") == (
                 "Welcome to the docs.")
@@ -446,15 +431,7 @@ def test_over_http_a_read_carries_a_proof_of_possession_like_any_call(setup: Set
             assert unproven.value.code == DENIED
             assert "credential rejected" in unproven.value.message
 
-    try:
-        wait_for_port(port, process, stderr)
-        run(body)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+    with serve_over_http(world, world.config) as http:
+        run(lambda: body(http))
     # Only the proven, granted read reached the server.
     assert [e["uri"] for e in setup.received()] == ["file:///docs/readme.md"]
