@@ -16,6 +16,12 @@ streamable HTTP client), same calls: the published proxy `mcp-proxy` (PyPI,
 0.13.0, `--stateless`, in a venv of its own: see `mcp_proxy_command`) and the
 gateway (`--listen`, audit "normal", a proof of possession signed per call);
 their ratio is reported. Writes bench/results/gateway.json.
+
+`BENCH_GATEWAY_BASELINE=/other/checkout/src` adds a paired comparison: a
+gateway (audit "normal") from that tree and one from this tree are open at
+once and the calls alternate between them in rounds, so both see the same
+load; each also reports the gateway process's CPU time and context switches
+per call (all its threads, from /proc; Linux only).
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Generator, Iterator
-from contextlib import contextmanager
+from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,6 +59,10 @@ ROOT = Path(__file__).resolve().parent.parent
 TIME_SERVER = [sys.executable, "-m", "mcp_server_time", "--local-timezone", "UTC"]
 ARGS = {"timezone": "Europe/Paris"}
 GATEWAY_CMD = os.environ.get("BENCH_GATEWAY_CMD", "-m warrant").split()
+#: Another tree's `src` to compare with call by call (see the module docstring).
+BASELINE = os.environ.get("BENCH_GATEWAY_BASELINE")
+#: Rounds of the paired comparison (the order of the two flips every round).
+PAIRED_ROUNDS = 20
 
 
 async def timed_calls(params: StdioServerParameters, tool: str, n: int,
@@ -88,6 +98,67 @@ async def _timed_session(session: ClientSession, tool: str, n: int,
     samples.sort()
     return {"p50_us": samples[n // 2] / 1000, "p99_us": samples[int(n * 0.99)] / 1000,
             "mean_us": statistics.fmean(samples) / 1000, "calls_per_s": n / elapsed, "n": n}
+
+
+async def paired_calls(domain: BenchDomain, sources: dict[str, str], n: int,
+                       warmup: int) -> dict[str, dict[str, float]]:
+    """Gateways running `sources` (label: src dir), open at once; calls alternate in rounds."""
+    per_round = max(1, n // PAIRED_ROUNDS)
+    samples: dict[str, list[int]] = {label: [] for label in sources}
+    usage = {label: [0.0, 0, 0] for label in sources}
+    async with AsyncExitStack() as stack:
+        sessions: dict[str, ClientSession] = {}
+        pids: dict[str, int] = {}
+        for label, src in sources.items():
+            params = gateway_params(domain)
+            params.env = (params.env or {}) | {"PYTHONPATH": src}
+            params.cwd = str(Path(src).parent)  # `-m` looks in the working directory first
+            known = _children()
+            read, write = await stack.enter_async_context(stdio_client(params))
+            (pids[label],) = _children() - known
+            session = await stack.enter_async_context(ClientSession(read, write))
+            await _timed_session(session, "time__get_current_time", 1, warmup)
+            sessions[label] = session
+        for turn in range(PAIRED_ROUNDS):
+            for label in list(sources)[::1 if turn % 2 == 0 else -1]:
+                before = _process_usage(pids[label])
+                for _ in range(per_round):
+                    t0 = time.perf_counter_ns()
+                    await sessions[label].call_tool("time__get_current_time", ARGS)
+                    samples[label].append(time.perf_counter_ns() - t0)
+                after = _process_usage(pids[label])
+                for i in range(3):
+                    usage[label][i] += after[i] - before[i]
+    rows: dict[str, dict[str, float]] = {}
+    for label, xs in samples.items():
+        xs.sort()
+        m = len(xs)
+        rows[label] = {"p50_us": xs[m // 2] / 1000, "p99_us": xs[int(m * 0.99)] / 1000,
+                       "mean_us": statistics.fmean(xs) / 1000, "n": m,
+                       "calls_per_s": 1e9 / statistics.fmean(xs),
+                       "gateway_cpu_us_per_call": usage[label][0] / m * 1e6,
+                       "voluntary_switches_per_call": usage[label][1] / m,
+                       "involuntary_switches_per_call": usage[label][2] / m}
+    return rows
+
+
+def _children() -> set[int]:
+    return {int(pid) for task in os.listdir("/proc/self/task")
+            for pid in Path(f"/proc/self/task/{task}/children").read_text().split()}
+
+
+def _process_usage(pid: int) -> tuple[float, int, int]:
+    """CPU seconds (user + system) and voluntary / involuntary switches of all threads."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    voluntary = involuntary = 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        for line in Path(f"/proc/{pid}/task/{task}/status").read_text().splitlines():
+            if line.startswith("voluntary_ctxt_switches:"):
+                voluntary += int(line.split()[1])
+            elif line.startswith("nonvoluntary_ctxt_switches:"):
+                involuntary += int(line.split()[1])
+    return cpu, voluntary, involuntary
 
 
 @dataclass
@@ -224,6 +295,10 @@ async def main(n: int) -> dict[str, Any]:
                 rows["mcp-proxy 0.13.0 (HTTP)"] = await timed_http_calls(
                     f"http://127.0.0.1:{port}/mcp", "get_current_time", n, warmup)
         domain = domains["normal"]
+        if BASELINE:
+            trees = {"baseline": BASELINE, "this tree": str(ROOT / "src")}
+            paired = await paired_calls(domain, trees, n, warmup)
+            rows |= {f"paired: gateway {label}": row for label, row in paired.items()}
         port = free_port()
         with listening([sys.executable, *GATEWAY_CMD, "gateway", "--config",
                         str(domain.config), "--listen", f"127.0.0.1:{port}"], port,
@@ -249,7 +324,11 @@ if __name__ == "__main__":
     data = anyio.run(main, count)
     print(table(list(data["rows"].items())))
     for name, r in data["rows"].items():
-        print(f"{name:<28} {r['calls_per_s']:>8.0f} calls/s")
+        print(f"{name:<28} {r['calls_per_s']:>8.0f} calls/s" + (
+            f", gateway CPU {r['gateway_cpu_us_per_call']:.0f} µs/call, context switches "
+            f"{r['voluntary_switches_per_call']:.1f} voluntary + "
+            f"{r['involuntary_switches_per_call']:.1f} involuntary per call"
+            if "gateway_cpu_us_per_call" in r else ""))
     print("added latency vs direct:")
     print(table([(f"+ {k}", v) for k, v in data["added"].items()]))
     if "gateway_vs_mcp_proxy" in data:

@@ -1,8 +1,9 @@
 """The stdio transport's frame limit: oversized frames are refused unread, the next is served.
 
-Unit tests drive `gateway._stdio` over real pipes; the end-to-end tests send raw
-frames to the real gateway process in front of `recording_server.py`, which
-writes down every call that reaches it.
+Unit tests drive `gateway._stdio` over real pipes (read and written on the event
+loop) and over regular files (the worker-thread fallback); the end-to-end tests
+send raw frames to the real gateway process in front of `recording_server.py`,
+which writes down every call that reaches it.
 """
 
 from __future__ import annotations
@@ -23,13 +24,22 @@ from typing import Any
 import anyio
 import mcp_types as types
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from mcp.shared.message import SessionMessage
 
 from tests.gateway._cli import command_prefix
 from tests.gateway.conftest import ROOT
 from warrant import warrants
 from warrant.enforce import TrustDomain
-from warrant.gateway._stdio import Oversized, read_frame, request_id, stdio_server
+from warrant.gateway._stdio import (
+    SKIP_CHUNK,
+    Oversized,
+    PipeFrames,
+    read_frame,
+    request_id,
+    stdio_server,
+)
 
 RECORDER = Path(__file__).with_name("recording_server.py")
 LIMIT = 10_000
@@ -97,34 +107,197 @@ def test_the_request_id_of_an_oversized_frame_is_taken_only_from_its_top_level(
     assert request_id(head) == expected
 
 
-def test_the_transport_refuses_an_oversized_frame_and_serves_the_next_over_real_pipes() -> None:
+# Frames that end exactly at, just past and far past the limit, CRs, bad UTF-8, empty lines.
+FRAME_BYTES = st.lists(st.sampled_from([b"a", b"{", b"\r", b"\n", b"\n", b"\xff", b"\xc3\xa9"]),
+                       max_size=300).map(b"".join)
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=FRAME_BYTES, limit=st.integers(1, 40),
+       chunks=st.lists(st.integers(1, 50), min_size=1, max_size=10))
+def test_the_pipe_reader_frames_any_bytes_exactly_as_the_blocking_reader(
+        data: bytes, limit: int, chunks: list[int]) -> None:
+    expected = []
+    source = io.BufferedReader(io.BytesIO(data), buffer_size=16)
+    while (frame := read_frame(source, limit)) is not None:
+        expected.append(frame)
+    assert pipe_frames(data, limit, chunks) == expected
+
+
+def test_the_pipe_reader_skips_an_oversized_frame_one_chunk_at_a_time() -> None:
+    limit = 1000
+    data = (b'{"id":"r","method":"ping","x":"' + b"x" * (3 * SKIP_CHUNK + 5) + b'"}\n'
+            + b"next\n")
+    frames = pipe_frames(data, limit, [SKIP_CHUNK // 3 + 1])
+    assert frames == [Oversized(size=len(data) - 6, request_id="r"), b"next"]
+
+
+def pipe_frames(data: bytes, limit: int, chunks: list[int]) -> list[bytes | Oversized]:
+    """What `PipeFrames` reads from a real pipe that `data` is written to in `chunks` sizes."""
+    read_end, write_end = os.pipe()
+
+    def feed() -> None:
+        with os.fdopen(write_end, "wb", buffering=0) as sink:
+            at, turn = 0, 0
+            while at < len(data):
+                size = chunks[turn % len(chunks)]
+                sink.write(data[at:at + size])
+                at, turn = at + size, turn + 1
+
+    async def read_all() -> list[bytes | Oversized]:
+        reader, frames = PipeFrames(read_end, limit), []
+        with anyio.fail_after(ANSWER_TIMEOUT_S):
+            while (frame := await reader.next()) is not None:
+                frames.append(frame)
+                # INVARIANT: at most the limit plus one read is ever held.
+                assert len(reader._buffer) <= limit + SKIP_CHUNK
+        return frames
+
+    os.set_blocking(read_end, False)
+    writer = threading.Thread(target=feed)
+    writer.start()
+    try:
+        return anyio.run(read_all)
+    finally:
+        writer.join()
+        os.close(read_end)
+
+
+@dataclass
+class Wire:
+    """The transport's input and output: real pipes (event loop) or regular files (threads)."""
+
+    stdin: io.BufferedReader
+    stdout: io.BufferedWriter
+    feed: Any  # (bytes) -> None: what the client sends
+    end: Any  # () -> None: the client closes its side
+    output: Any  # () -> bytes: what the transport wrote, once it stopped
+
+
+@contextmanager
+def wire(kind: str, tmp_path: Path) -> Iterator[Wire]:
+    if kind == "pipes":
+        read_in, write_in = os.pipe()
+        read_out, write_out = os.pipe()
+        written: list[bytes] = []
+
+        def drain() -> None:
+            with os.fdopen(read_out, "rb") as out:
+                written.append(out.read())
+
+        drainer = threading.Thread(target=drain, daemon=True)
+        drainer.start()
+        closed: list[int] = []
+
+        def end() -> None:
+            if not closed:
+                closed.append(write_in)
+                os.close(write_in)
+
+        def output() -> bytes:
+            drainer.join(ANSWER_TIMEOUT_S)
+            return written[0]
+
+        with os.fdopen(read_in, "rb") as stdin, os.fdopen(write_out, "wb") as stdout:
+            try:
+                yield Wire(stdin, stdout, lambda data: os.write(write_in, data), end, output)
+            finally:
+                end()
+        return
+    path_in, path_out = tmp_path / "in", tmp_path / "out"
+    path_in.write_bytes(b"")
+    with path_in.open("rb") as stdin, path_out.open("wb") as stdout:
+        def feed(data: bytes) -> None:
+            with path_in.open("ab") as sink:
+                sink.write(data)
+
+        yield Wire(stdin, stdout, feed, lambda: None, path_out.read_bytes)
+
+
+@pytest.mark.parametrize("kind", ["pipes", "files"])
+def test_the_transport_refuses_an_oversized_frame_and_serves_the_next(
+        kind: str, tmp_path: Path) -> None:
     ping = json.dumps({"jsonrpc": "2.0", "id": 2, "method": "ping"}).encode()
     big = b'{"jsonrpc":"2.0","id":1,"method":"ping","params":{"x":"' + b"x" * 5000 + b'"}}'
-    read_in, write_in = os.pipe()
-    read_out, write_out = os.pipe()
-
-    async def body() -> None:
-        with os.fdopen(read_in, "rb") as stdin, os.fdopen(write_out, "wb") as stdout:
-            async with stdio_server(max_frame_bytes=1000, stdin=stdin, stdout=stdout) as (
-                    read, write):
-                os.write(write_in, big + b"\n" + ping + b"\nnot json\r\n")
-                os.close(write_in)
+    with wire(kind, tmp_path) as io_:
+        async def body() -> None:
+            # Both send input before serving starts: a regular file ends where it is read.
+            io_.feed(big + b"\n" + ping + b"\nnot json\r\n")
+            io_.end()
+            async with stdio_server(max_frame_bytes=1000, stdin=io_.stdin,
+                                    stdout=io_.stdout) as (read, write):
+                # Pipes are waited on by the event loop, files read by worker threads.
+                assert os.get_blocking(io_.stdin.fileno()) is (kind == "files")
+                assert os.get_blocking(io_.stdout.fileno()) is (kind == "files")
                 received = [item async for item in read]
                 await write.send(SessionMessage(types.JSONRPCResponse(
                     jsonrpc="2.0", id=2, result={})))
-        assert len(received) == 2
-        assert isinstance(received[0], SessionMessage)
-        assert isinstance(received[0].message, types.JSONRPCRequest)
-        assert received[0].message.id == 2
-        assert isinstance(received[1], Exception)  # passed on for the gateway to answer
+            assert os.get_blocking(io_.stdin.fileno())  # as they were before
+            assert os.get_blocking(io_.stdout.fileno())
+            assert len(received) == 2
+            assert isinstance(received[0], SessionMessage)
+            assert isinstance(received[0].message, types.JSONRPCRequest)
+            assert received[0].message.id == 2
+            assert isinstance(received[1], Exception)  # passed on for the gateway to answer
 
-    anyio.run(body)
-    with os.fdopen(read_out, "rb") as out:
-        answers = [json.loads(line) for line in out.read().splitlines()]
+        anyio.run(body)
+        io_.stdout.close()
+        answers = [json.loads(line) for line in io_.output().splitlines()]
     assert answers[0]["id"] == 1
     assert answers[0]["error"]["code"] == types.INVALID_REQUEST
     assert answers[0]["error"]["message"].startswith("message too large: ")
     assert answers[1] == {"jsonrpc": "2.0", "id": 2, "result": {}}
+
+
+def test_an_answer_larger_than_the_pipe_waits_for_the_client_to_read_it(
+        tmp_path: Path) -> None:
+    text = "y" * (8 * SKIP_CHUNK)  # a pipe holds 64 KiB: the writer must wait, not fail
+    with wire("pipes", tmp_path) as io_:
+        async def body() -> None:
+            async with stdio_server(max_frame_bytes=1000, stdin=io_.stdin,
+                                    stdout=io_.stdout) as (_, write):
+                for request in (1, 2):
+                    await write.send(SessionMessage(types.JSONRPCResponse(
+                        jsonrpc="2.0", id=request, result={"text": text})))
+
+        anyio.run(body)
+        io_.stdout.close()
+        answers = [json.loads(line) for line in io_.output().splitlines()]
+    assert [(a["id"], a["result"]["text"]) for a in answers] == [(1, text), (2, text)]
+
+
+def test_the_transport_stops_while_the_client_keeps_its_pipe_open(tmp_path: Path) -> None:
+    with wire("pipes", tmp_path) as io_:
+        async def body() -> None:
+            with anyio.fail_after(ANSWER_TIMEOUT_S):
+                async with stdio_server(max_frame_bytes=1000, stdin=io_.stdin,
+                                        stdout=io_.stdout):
+                    await anyio.sleep(0)  # the reader now waits for input that never comes
+
+        anyio.run(body)
+        assert os.get_blocking(io_.stdin.fileno())
+
+
+def test_a_wire_shared_with_stderr_is_not_made_non_blocking(tmp_path: Path) -> None:
+    """Non-blocking belongs to the open pipe, so stderr (ours, our children's) would get it."""
+    with wire("pipes", tmp_path) as io_:
+        saved = os.dup(2)
+        os.dup2(io_.stdout.fileno(), 2)
+        try:
+            async def body() -> None:
+                async with stdio_server(max_frame_bytes=1000, stdin=io_.stdin,
+                                        stdout=io_.stdout) as (_, write):
+                    assert os.get_blocking(2)
+                    assert not os.get_blocking(io_.stdin.fileno())
+                    await write.send(SessionMessage(types.JSONRPCResponse(
+                        jsonrpc="2.0", id=1, result={})))
+
+            anyio.run(body)
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        io_.stdout.close()
+        assert json.loads(io_.output()) == {"jsonrpc": "2.0", "id": 1, "result": {}}
 
 
 def test_a_limit_below_one_byte_is_refused() -> None:
@@ -191,7 +364,9 @@ def raw_gateway(tmp_path: Path) -> Iterator[RawGateway]:
         "servers": {"rec": {"command": [sys.executable, str(RECORDER), str(record)],
                             "unsafe_no_sandbox": True}},
         "limits": {"call_timeout_s": 10, "max_message_bytes": LIMIT}}), encoding="utf-8")
-    env = {"WARRANT_HOME": str(home), "PYTHONPATH": str(ROOT), "WARRANT_CREDENTIAL": issued.token,
+    env = {"WARRANT_HOME": str(home),
+           "PYTHONPATH": os.pathsep.join((str(ROOT / "src"), str(ROOT))),
+           "WARRANT_CREDENTIAL": issued.token,
            "WARRANT_WARRANT": token, "WARRANT_AGENT_KEY_FILE": str(key)}
     process = subprocess.Popen([*command_prefix(), "gateway", "--config", str(config)], env=env,
                                cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
