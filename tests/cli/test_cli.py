@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -131,6 +132,37 @@ def test_quickstart_runs_the_core_loop_and_verifies_the_audit_log(tmp_path: Path
     assert "warrant.tool-not-granted" in out and "warrant.argument-constraint" in out
     assert "flow.forbid-injected-values" in out  # the invoice's hidden instruction
     assert "revoked" in out and "signed checkpoint" in out
+
+
+def test_quickstart_shows_an_mcp_client_through_the_gateway(tmp_path: Path) -> None:
+    if shutil.which("bwrap") is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("bubblewrap is missing under CI=true (scripts/install-system-deps)")
+        pytest.skip("bubblewrap is not installed: quickstart skips its gateway part")
+    proc = subprocess.run([sys.executable, "-m", "warrant", "quickstart", "--json", "--home",
+                           str(tmp_path / "qs")], capture_output=True, text=True,
+                          timeout=180, check=False)
+    assert proc.returncode == 0, proc.stderr
+    listed, allowed, ungranted, changed = json.loads(proc.stdout)["gateway"]
+    assert listed["tools"] == ["invoices__lookup_invoice"]  # `wire_money` is not granted
+    assert not allowed["error"] and "Acme Paper" in allowed["text"]
+    assert ungranted["error"] and "not granted by the warrant" in ungranted["text"]
+    assert changed["error"] and "quarantined" in changed["text"]
+    # Every gateway decision is in the audit log the quickstart verified.
+    tail = json.loads(warrant(tmp_path / "qs", "audit", "tail", "-n", "40", "--json"))
+    tools = {record.get("tool") for record in tail}
+    assert {"invoices/lookup_invoice", "invoices/wire_money"} <= tools
+
+
+def test_without_bubblewrap_quickstart_says_why_it_skips_the_gateway(tmp_path: Path) -> None:
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    proc = subprocess.run([sys.executable, "-m", "warrant", "quickstart", "--json", "--home",
+                           str(tmp_path / "qs")], capture_output=True, text=True,
+                          env={**os.environ, "PATH": str(empty)}, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    [skipped] = json.loads(proc.stdout)["gateway"]
+    assert "bubblewrap is not installed" in skipped["skipped"]
 
 
 def test_attenuate_narrows_a_warrant_for_a_sub_agent_and_refuses_to_widen(home: Path) -> None:

@@ -2,7 +2,8 @@
 
 Creates a trust domain (SQLite), registers a demo agent, issues its credential,
 mints a task warrant, and drives a scripted agent through the real pipeline
-against real Python tools. Then revokes the task, verifies the audit log and
+against real Python tools. Then revokes the task, runs an MCP client through `warrant gateway`
+in front of an MCP server (`_quickstart_gateway`), verifies the audit log and
 prints the signed checkpoint.
 """
 
@@ -23,6 +24,7 @@ from warrant.errors import StateError
 from warrant.types import Decision, RevocationKind
 
 from ._common import home_option, json_option
+from ._quickstart_gateway import run_gateway_demo
 from ._warrant_cmds import describe_decision
 
 DEFAULT_HOME = Path(".warrant-quickstart")
@@ -91,10 +93,10 @@ def _run(domain: TrustDomain, home: Path, say: Callable[[str], None]) -> dict[st
         total_budget=10, ttl_seconds=900,
         instruction="Please pay invoice INV-1042 from Acme Paper.")
     guard = Guard(domain)
-    say(f"minted warrant for {task_id}:")
     verified = warrants.verify_warrant(token, domain.public_key, domain=domain.domain,
                                        now=dt.datetime.now(dt.UTC))
-    say("  " + warrants.describe_warrant(verified).replace("\n", "\n  "))
+    say(f"minted warrant for {task_id}:\n  "
+        + warrants.describe_warrant(verified).replace("\n", "\n  "))
 
     @guard.tool(risk="read-only")
     def read_invoice(invoice_id: str) -> dict[str, object]:
@@ -149,6 +151,9 @@ def _run(domain: TrustDomain, home: Path, say: Callable[[str], None]) -> dict[st
         attempt("   the same allowed call again, now with a revoked warrant", read_invoice,
                 invoice_id="INV-1042")
 
+    gateway_steps = run_gateway_demo(
+        domain, home, say, step=lambda title: say(click.style(f"\n▶ {title}", bold=True)))
+
     say(click.style("\n▶ audit log", bold=True))
     checkpoint = domain.checkpoint()
     report = domain.verify_audit()
@@ -157,7 +162,7 @@ def _run(domain: TrustDomain, home: Path, say: Callable[[str], None]) -> dict[st
     say("signed checkpoint:")
     say("  " + checkpoint.to_note().rstrip("\n").replace("\n", "\n  "))
     return {"home": str(home), "domain": domain.domain, "agent": agent.agent_id,
-            "task_id": task_id, "steps": steps,
+            "task_id": task_id, "steps": steps, "gateway": gateway_steps,
             "audit": {"size": report.size, "root": report.root,
                       "checkpoints_checked": report.checkpoints_checked,
                       "checkpoint": checkpoint.to_note()}}
