@@ -149,5 +149,7 @@ async def _client(params: StdioServerParameters, changed: bool, say: Callable[[s
             else:
                 await call("changed since it was pinned", "invoices__lookup_invoice",
                            id="INV-1042")
-                say("    a person reviews it: `warrant tools show invoices/lookup_invoice`, "
-                    "then `warrant tools approve invoices/lookup_invoice`")
+                say("    a person reviews it (`warrant tools show invoices/lookup_invoice`) and "
+                    "approves only a wanted change (`warrant tools approve "
+                    "invoices/lookup_invoice --by user:alice`); this one is not: the new "
+                    "description tells the model to wire money")

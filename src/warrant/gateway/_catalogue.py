@@ -186,5 +186,5 @@ class Catalogue:
         state, reason = status
         if state != "active":
             return (f"tool `{qualified_name}` is quarantined ({reason}); a person must review "
-                    f"it and run `warrant tools approve {qualified_name}`")
+                    f"it and run `warrant tools approve {qualified_name} --by user:NAME`")
         return None
