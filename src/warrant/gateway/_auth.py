@@ -5,11 +5,13 @@ them): `WARRANT_CREDENTIAL_FILE` / `WARRANT_CREDENTIAL`, `WARRANT_WARRANT_FILE` 
 `WARRANT_WARRANT`, and `WARRANT_AGENT_KEY_FILE` (a PEM private key, encrypted
 when `$WARRANT_KEY_PASSPHRASE` is set). A file wins over a value.
 
-The gateway opens one `GuardSession` with them: possession of the agent key is
-proved once, and every call is then decided by the pipeline. When anything is
-missing or wrong, there is no session: the gateway still speaks MCP, lists no
-tools and answers every call "credential rejected" (fail closed, no oracle;
-the specific cause goes to the audit log).
+The gateway opens a `GuardSession` with them: possession of the agent key is
+proved when it opens, and every call is then decided by the pipeline. Token
+files are followed (`_refresh.SessionSource`): a renewed credential or warrant
+written to them opens a new session for the same agent, without a restart.
+When anything is missing or wrong, there is no session: the gateway still
+speaks MCP, lists no tools and answers every call "credential rejected" (fail
+closed, no oracle; the specific cause goes to the audit log).
 """
 
 from __future__ import annotations
@@ -46,6 +48,12 @@ def _token(env: Mapping[str, str], value_key: str, file_key: str) -> str | None:
 
 
 def _launch_material(env: Mapping[str, str]) -> tuple[str, str, Ed25519PrivateKey]:
+    credential, warrant = _launch_tokens(env)
+    return credential, warrant, _agent_key(env)
+
+
+def _launch_tokens(env: Mapping[str, str]) -> tuple[str, str]:
+    """The credential and warrant (read from their files now), or `InvalidCredential`."""
     credential = _token(env, CREDENTIAL_ENV, CREDENTIAL_FILE_ENV)
     warrant = _token(env, WARRANT_ENV, WARRANT_FILE_ENV)
     key_file = env.get(AGENT_KEY_FILE_ENV, "")
@@ -54,11 +62,18 @@ def _launch_material(env: Mapping[str, str]) -> tuple[str, str, Ed25519PrivateKe
                                             (WARRANT_FILE_ENV, warrant),
                                             (AGENT_KEY_FILE_ENV, key_file)) if not value]
         raise InvalidCredential(f"gateway launched without {', '.join(missing)}")
+    return credential, warrant
+
+
+def _agent_key(env: Mapping[str, str]) -> Ed25519PrivateKey:
+    """The agent key from `$WARRANT_AGENT_KEY_FILE` (read now), or `InvalidCredential`."""
+    key_file = env.get(AGENT_KEY_FILE_ENV, "")
+    if not key_file:
+        raise InvalidCredential(f"gateway launched without {AGENT_KEY_FILE_ENV}")
     try:
-        key = identity.read_private_key(Path(key_file))
+        return identity.read_private_key(Path(key_file))
     except (OSError, ValueError, WarrantError) as exc:
         raise InvalidCredential(f"agent key `{key_file}` unusable: {exc}") from exc
-    return credential, warrant, key
 
 
 def open_session(guard: Guard, env: Mapping[str, str] | None = None) -> GuardSession | None:

@@ -10,14 +10,14 @@ import anyio
 
 from warrant import identity
 from warrant.config import resolve_home
-from warrant.enforce import Guard, TrustDomain
+from warrant.enforce import Guard, GuardSession, TrustDomain
 from warrant.errors import ConfigError
 from warrant.response import ResponseEngine, domain_playbooks
 from warrant.store import SqlitePins
 
-from ._auth import open_session
 from ._config import GatewayConfig
 from ._http import Listen, serve_http
+from ._refresh import SessionSource
 from ._server import Gateway
 from ._upstream import attach_sandbox
 
@@ -31,11 +31,12 @@ def run_gateway(config: GatewayConfig, *, home: Path | None = None,
                 tls_key: Path | None = None, mtls: bool = False) -> None:
     """Serve one MCP client over stdin/stdout until it disconnects, or HTTP at `listen`.
 
-    Over stdio the caller's tokens come from `env` (one session for the
-    process); over HTTP (`listen` is `HOST:PORT`) they come with each request,
-    and `env` is not read. Raises `ConfigError` for a refused `listen` address
-    and, like `StateError`, before serving when the domain cannot be opened;
-    authentication problems do not raise (every call is denied instead).
+    Over stdio the caller's tokens come from `env` (a session for the process,
+    re-opened for the same agent when its token files are renewed); over HTTP
+    (`listen` is `HOST:PORT`) they come with each request, and `env` is not read.
+    Raises `ConfigError` for a refused `listen` address and, like `StateError`,
+    before serving when the domain cannot be opened; authentication problems do
+    not raise (every call is denied instead).
     """
     if listen is None and (tls_cert or tls_key or mtls):
         raise ConfigError("`--tls-cert`, `--tls-key` and `--mtls` need `--listen`")
@@ -56,14 +57,24 @@ def run_gateway(config: GatewayConfig, *, home: Path | None = None,
         engine.start()
         try:
             guard = Guard(domain)
-            session = (None if where is not None
-                       else open_session(guard, os.environ if env is None else env))
-            gateway = Gateway(domain, config, pins, guard.pipeline, session)
+            # Over stdio, the launch session, re-opened when its token files are renewed.
+            sessions = (None if where is not None
+                        else SessionSource.open(guard, os.environ if env is None else env))
+            gateway = Gateway(domain, config, pins, guard.pipeline, sessions)
+            session = gateway.session
             # -- sandbox (issue 5): the domain's profiles and egress audit for stdio servers
             attach_sandbox(gateway.upstreams.values(), domain, root)
             # -- end sandbox --
-            for upstream in gateway.upstreams.values():  # what `kill_sandboxes` stops
-                upstream.agent = session.credential.agent_id if session else None
+
+            def serve_agent(opened: GuardSession | None) -> None:
+                for upstream in gateway.upstreams.values():  # what `kill_sandboxes` stops
+                    upstream.agent = opened.credential.agent_id if opened else None
+
+            serve_agent(session)
+            if sessions is not None:
+                # A refreshed session is the same agent's; one opened after a refused
+                # launch is the first to name the agent the servers work for.
+                sessions.on_open = serve_agent
             if gateway.memory:
                 # `quarantine_memory` acts through the guarded memory server's store.
                 engine.attach_memory(next(iter(gateway.memory.values())).memory)

@@ -12,10 +12,11 @@ not quarantined (least privilege in discovery). `tools/call` runs, in order:
 4. allow → forward with a timeout and audit the outcome; deny or
    needs-approval → an `isError` result with the decision's reasons.
 
-Who the caller is comes with each request: over stdio, the one `GuardSession`
-opened at launch; over HTTP, the tokens and proof of possession that request
-presented (`Presented`, parsed from headers by `_http`), which the pipeline's
-Authenticate stage verifies like any remote PEP's.
+Who the caller is comes with each request: over stdio, the `GuardSession`
+opened at launch (or re-opened from its renewed token files, `_refresh`); over
+HTTP, the tokens and proof of possession that request presented (`Presented`,
+parsed from headers by `_http`), which the pipeline's Authenticate stage
+verifies like any remote PEP's.
 
 Every failure is an `isError` result with a readable message: the gateway keeps
 serving when an upstream hangs, crashes or floods.
@@ -54,6 +55,7 @@ from ._auth import REJECTED
 from ._catalogue import Catalogue, ToolDefinition, exposed_name, split_exposed_name
 from ._config import GatewayConfig
 from ._memory import MemoryBridge, Shape, memory_bridges
+from ._refresh import SessionSource
 from ._resources import ResourceFront
 from ._stdio import stdio_server
 from ._upstream import Upstream, UpstreamUnavailable
@@ -95,12 +97,14 @@ class Gateway:
     """Aggregates the configured upstreams behind one enforcing MCP server."""
 
     def __init__(self, domain: TrustDomain, config: GatewayConfig, pins: SqlitePins,
-                 pipeline: Pipeline, session: GuardSession | None):
+                 pipeline: Pipeline, session: GuardSession | SessionSource | None):
+        """`session`: the stdio caller's (a `SessionSource` follows renewed token files)."""
         self.domain = domain
         self.config = config
         self.catalogue = Catalogue(domain, pins, config.risk)
         self.pipeline = pipeline
-        self.session = session
+        self.sessions = (session if isinstance(session, SessionSource)
+                         else SessionSource(session))
         self.upstreams = {name: Upstream(name, server, self._on_tools,
                                          strict=domain.config.strict)
                           for name, server in config.servers.items()}
@@ -116,7 +120,12 @@ class Gateway:
         # -- memory guard hook (gateway/_memory.py): servers with `memory_guard = true`
         self.memory: dict[str, MemoryBridge] = memory_bridges(
             domain, {name: (s.memory_guard, s.memory_namespace)
-                     for name, s in config.servers.items()}, pipeline, session)
+                     for name, s in config.servers.items()}, pipeline, self.sessions.current())
+
+    @property
+    def session(self) -> GuardSession | None:
+        """The stdio caller's session now (None: every call is "credential rejected")."""
+        return self.sessions.current()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -179,7 +188,7 @@ class Gateway:
         """The stdio session, or the tokens the HTTP front end found on this request."""
         if ctx.request is None:  # stdio: the one client this process serves
             self._downstream = ctx.session
-            return self.session
+            return self.sessions.current()
         scope = getattr(ctx.request, "scope", None)
         presented = scope.get(PRESENTED_SCOPE_KEY) if isinstance(scope, dict) else None
         return presented if isinstance(presented, Presented) else None
