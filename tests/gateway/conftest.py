@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -144,3 +146,32 @@ def world(tmp_path: Path) -> World:
 def run(body: Callable[[], Awaitable[None]]) -> None:
     """Run an async test body under anyio (no plugin needed)."""
     anyio.run(body)
+
+
+def npm_entry(package: str, version: str) -> Path:
+    """`package@version`'s `dist/index.js`, installed with npm once per test cache.
+
+    Skips with the reason when node/npm or the install fail, except under
+    CI=true, where a published server that cannot be installed fails the test.
+    """
+    cache = Path(os.environ.get("WARRANT_TEST_CACHE", Path.home() / ".cache" / "warrant-tests"))
+    prefix = cache / f"npm-{package.rsplit('/', 1)[-1]}-{version}"
+    entry = prefix / "node_modules" / package / "dist" / "index.js"
+    if entry.exists():
+        return entry
+    problem = None
+    npm, node = shutil.which("npm"), shutil.which("node")
+    if npm is None or node is None:
+        problem = "node and npm are not installed"
+    else:
+        prefix.mkdir(parents=True, exist_ok=True)
+        done = subprocess.run(
+            [npm, "install", "--prefix", str(prefix), "--no-audit", "--no-fund", "--no-save",
+             f"{package}@{version}"], capture_output=True, text=True, timeout=300, check=False)
+        if done.returncode != 0 or not entry.exists():
+            problem = f"`npm install {package}@{version}` failed: {done.stderr[-500:]}"
+    if problem is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(problem)
+        pytest.skip(problem)
+    return entry

@@ -11,10 +11,8 @@ give no writable directory that outlives the server).
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -28,14 +26,21 @@ from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
 from tests.gateway._cli import cli_group, command_prefix
-from tests.gateway.conftest import ROOT, SERVERS, SESSION_TIMEOUT_S, GatewayClient, World, run
+from tests.gateway.conftest import (
+    ROOT,
+    SERVERS,
+    SESSION_TIMEOUT_S,
+    GatewayClient,
+    World,
+    npm_entry,
+    run,
+)
 from warrant import warrants
 from warrant.enforce import GuardedMemory, TrustDomain
 from warrant.gateway._memory import KNOWN_TOOLS, READS
 from warrant.types import thaw
 
 PACKAGE, VERSION = "@modelcontextprotocol/server-memory", "2026.8.31"
-CACHE = Path(os.environ.get("WARRANT_TEST_CACHE", Path.home() / ".cache" / "warrant-tests"))
 GRANTS = (*(f"memory/{tool}" for tool in sorted(KNOWN_TOOLS)), "evil/inject", "evil/echo")
 NAMESPACE = "agent:bot"
 AWS_KEY = "AKIA" + "IOSFODNN7EXAMPLE"  # AWS's documented example key id
@@ -43,28 +48,8 @@ AWS_KEY = "AKIA" + "IOSFODNN7EXAMPLE"  # AWS's documented example key id
 
 @pytest.fixture(scope="module")
 def memory_server() -> Path:
-    """The server's entry point, installed with npm once per cache (skip only if npm fails)."""
-    prefix = CACHE / f"npm-server-memory-{VERSION}"
-    entry = prefix / "node_modules" / PACKAGE / "dist" / "index.js"
-    if entry.exists():
-        return entry
-    problem = None
-    npm, node = shutil.which("npm"), shutil.which("node")
-    if npm is None or node is None:
-        problem = "node and npm are not installed"
-    else:
-        prefix.mkdir(parents=True, exist_ok=True)
-        done = subprocess.run(
-            [npm, "install", "--prefix", str(prefix), "--no-audit", "--no-fund",
-             "--no-save", f"{PACKAGE}@{VERSION}"],
-            capture_output=True, text=True, timeout=300, check=False)
-        if done.returncode != 0 or not entry.exists():
-            problem = f"`npm install {PACKAGE}@{VERSION}` failed: {done.stderr[-500:]}"
-    if problem is not None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(problem)
-        pytest.skip(problem)
-    return entry
+    """The server's entry point (npm, installed once per cache)."""
+    return npm_entry(PACKAGE, VERSION)
 
 
 @pytest.fixture

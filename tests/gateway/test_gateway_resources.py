@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -29,7 +28,7 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.shared.exceptions import MCPError
 
 from tests.gateway._cli import command_prefix
-from tests.gateway.conftest import ROOT, SESSION_TIMEOUT_S, World, run
+from tests.gateway.conftest import ROOT, SESSION_TIMEOUT_S, World, npm_entry, run
 from tests.gateway.test_gateway_http import RunningGateway, Tokens, WarrantAuth, serve_over_http
 from warrant import warrants
 from warrant.enforce import TrustDomain
@@ -50,7 +49,6 @@ GRANTS = ("docs/resources.read:uri^=file:///docs/", "docs/prompts.get:name=greet
           "every/resources.read:uri^=demo://resource/static/document/",
           "every/prompts.get:name=args-prompt")
 EVERYTHING, EVERYTHING_VERSION = "@modelcontextprotocol/server-everything", "2026.8.31"
-CACHE = Path(os.environ.get("WARRANT_TEST_CACHE", Path.home() / ".cache" / "warrant-tests"))
 
 
 @dataclass
@@ -352,29 +350,8 @@ def test_each_servers_pseudo_tools_are_in_the_catalogue_as_read_only(setup: Setu
 
 @pytest.fixture(scope="module")
 def everything() -> Path:
-    """server-everything's entry point, installed with npm once per cache."""
-    prefix = CACHE / f"npm-server-everything-{EVERYTHING_VERSION}"
-    entry = prefix / "node_modules" / EVERYTHING / "dist" / "index.js"
-    if entry.exists():
-        return entry
-    problem = None
-    npm, node = shutil.which("npm"), shutil.which("node")
-    if npm is None or node is None:
-        problem = "node and npm are not installed"
-    else:
-        prefix.mkdir(parents=True, exist_ok=True)
-        done = subprocess.run(
-            [npm, "install", "--prefix", str(prefix), "--no-audit", "--no-fund", "--no-save",
-             f"{EVERYTHING}@{EVERYTHING_VERSION}"],
-            capture_output=True, text=True, timeout=300, check=False)
-        if done.returncode != 0 or not entry.exists():
-            problem = f"`npm install {EVERYTHING}@{EVERYTHING_VERSION}` failed: " + (
-                done.stderr[-500:])
-    if problem is not None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(problem)
-        pytest.skip(problem)
-    return entry
+    """server-everything's entry point (npm, installed once per cache)."""
+    return npm_entry(EVERYTHING, EVERYTHING_VERSION)
 
 
 @pytest.mark.claim("gateway.least-privilege-discovery")
