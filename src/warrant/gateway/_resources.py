@@ -64,6 +64,7 @@ from ._catalogue import (
     exposed_name,
     split_exposed_name,
 )
+from ._refusal import refusal
 from ._upstream import Upstream, UpstreamUnavailable
 
 if TYPE_CHECKING:
@@ -248,7 +249,8 @@ class ResourceFront:
             lambda session: session.read_resource(own))
         contents = [content.model_copy(update={
             "uri": exposed_uri(server, content.uri),
-            **({"text": self._spotlight(content.text, decision.tool)}
+            **({"text": flow.spotlight(content.text, source=decision.tool,
+                                       mode=self._gw.config.spotlight)}
                if isinstance(content, types.TextResourceContents) else {})})
             for content in result.contents]
         return types.ReadResourceResult(contents=contents)
@@ -269,7 +271,8 @@ class ResourceFront:
             decision, self._gw.upstreams[server], types.GetPromptResult,
             lambda session: session.get_prompt(prompt, arguments=dict(arguments or {})))
         messages = [message.model_copy(update={"content": message.content.model_copy(
-            update={"text": self._spotlight(message.content.text, decision.tool)})})
+            update={"text": flow.spotlight(message.content.text, source=decision.tool,
+                                           mode=self._gw.config.spotlight)})})
             if isinstance(message.content, types.TextContent) else message
             for message in result.messages]
         return types.GetPromptResult(description=result.description, messages=messages)
@@ -297,14 +300,9 @@ class ResourceFront:
     def _allowed(self, caller: Caller, call: ToolCall) -> Decision:
         """The pipeline's decision; raises the JSON-RPC error unless it allows."""
         decision = self._gw.decide(caller, call)
-        match decision.effect:
-            case Effect.ALLOW:
-                return decision
-            case Effect.NEEDS_APPROVAL:
-                raise denied("held for human approval, not run: " + _reasons(decision),
-                             decision)
-            case Effect.DENY:
-                raise denied("denied: " + _reasons(decision), decision)
+        if decision.effect is not Effect.ALLOW:
+            raise denied(refusal(decision), decision)
+        return decision
 
     async def _forward(self, decision: Decision, upstream: Upstream, kind: type[_ResultT],
                        request: Callable[[ClientSession], Awaitable[object]]) -> _ResultT:
@@ -350,10 +348,6 @@ class ResourceFront:
         self._gw.record_outcome(decision, ok=False, error=message)
         return MCPError(code, message, {"decision_id": decision.decision_id})
 
-    def _spotlight(self, text: str, source: str) -> str:
-        mode = self._gw.config.spotlight
-        return text if mode == "off" else flow.spotlight(text, source=source, mode=mode)
-
 
 def _page(cursor: str | None) -> types.PaginatedRequestParams | None:
     return types.PaginatedRequestParams(cursor=cursor) if cursor else None
@@ -373,7 +367,3 @@ def _admits(warrant: warrants.Warrant, server: str, tool: str,
     except (TypeError, ValueError):  # an upstream's odd item is simply not shown
         return False
 
-
-def _reasons(decision: Decision) -> str:
-    text = "; ".join(r.message for r in decision.reasons) or "no reason given"
-    return f"{text} (decision {decision.decision_id})"

@@ -56,6 +56,7 @@ from ._catalogue import Catalogue, ToolDefinition, exposed_name, split_exposed_n
 from ._config import GatewayConfig
 from ._memory import MemoryBridge, Shape, memory_bridges
 from ._refresh import SessionSource
+from ._refusal import refusal
 from ._resources import ResourceFront
 from ._stdio import stdio_server
 from ._upstream import Upstream, UpstreamUnavailable
@@ -323,10 +324,8 @@ class Gateway:
                     return await bridge.call(decision, call, lambda c, shape: self._forward(
                         decision, upstream, c, shape=shape))
                 return await self._forward(decision, self.upstreams[server], call)
-            case Effect.NEEDS_APPROVAL:
-                return error_result("held for human approval, not run: " + _reasons(decision))
-            case Effect.DENY:
-                return error_result("denied: " + _reasons(decision))
+            case Effect.NEEDS_APPROVAL | Effect.DENY:
+                return error_result(refusal(decision))
 
     def decide(self, caller: Caller, call: ToolCall) -> Decision:
         """The one pipeline's decision on `call` for this caller (audited by the pipeline)."""
@@ -411,11 +410,6 @@ class Gateway:
         except Exception:  # the effect already happened; say so loudly
             log.critical("outcome of decision %s could not be audited", decision.decision_id,
                          exc_info=True)
-
-
-def _reasons(decision: Decision) -> str:
-    text = "; ".join(r.message for r in decision.reasons) or "no reason given"
-    return f"{text} (decision {decision.decision_id})"
 
 
 def _exposed(definition: ToolDefinition) -> types.Tool:
