@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from hypothesis import given, settings
@@ -71,3 +72,27 @@ def test_text_full_of_addresses_is_parsed_in_linear_time() -> None:
                     for i in range(32_000))
     found = flow.atoms(flow.normalise(text))
     assert len(found) == 96_000
+
+
+@settings(max_examples=300, deadline=None)
+@given(instruction=st.text(alphabet="ab1 _-.", max_size=30),
+       value=st.text(alphabet="ab1 _-.", min_size=1, max_size=4))
+def test_a_short_value_counts_as_the_users_only_as_whole_words(instruction: str,
+                                                                value: str) -> None:
+    ledger = Ledger()
+    ledger.add_instruction(instruction)
+    text, norm = flow.normalise(instruction), flow.normalise(value)
+
+    def bounded(i: int) -> bool:
+        before = i == 0 or not (text[i - 1].isalnum() or text[i - 1] == "_") or not (
+            norm[0].isalnum() or norm[0] == "_")
+        j = i + len(norm)
+        after = j == len(text) or not (text[j].isalnum() or text[j] == "_") or not (
+            norm[-1].isalnum() or norm[-1] == "_")
+        return before and after
+
+    said = bool(norm) and any(text.startswith(norm, i) and bounded(i) for i in range(len(text)))
+    labels = ledger.trace({"id": value}).labels
+    if not norm or re.fullmatch(r"[+-]?\d+(?:\.\d+)?", norm):
+        return  # numbers are compared as numbers (tested in test_ledger)
+    assert (flow.TARGET_UNVERIFIED not in labels) is said

@@ -133,19 +133,23 @@ def _run(domain: TrustDomain, home: Path, say: Callable[[str], None]) -> dict[st
     with guard.session(credential=issued.token, warrant=token,
                        agent_key=domain.agent_key("invoice-assistant")) as session:
         attempt("1. an allowed call: read the invoice", read_invoice, invoice_id="INV-1042")
-        attempt("1b. read another invoice (an attacker wrote its note)", read_invoice,
-                invoice_id="INV-1043")
         attempt("2. out of scope: a tool the warrant does not grant", delete_records,
                 table="customers")
         attempt("3. argument outside its constraint: pay 250000 (warrant allows 0..5000)",
                 send_payment, to_iban="DE89370400440532013000", amount=250000)
         attempt("4. within warrant and policy: pay the 40 EUR invoice", send_payment,
                 to_iban="DE89370400440532013000", amount=40)
-        attempt("5. the agent obeys the note hidden in the invoice: pay 40 to the "
-                "attacker's IBAN (the warrant allows any DE IBAN; data flow does not)",
-                send_payment, to_iban="DE44500105175407324931", amount=40)
-        attempt("6. policy asks a human: pay 2500 (over the 1000 approval line)",
+        attempt("5. policy asks a human: pay 2500 (over the 1000 approval line)",
                 send_payment, to_iban="DE89370400440532013000", amount=2500)
+        attempt("6. read another invoice (an attacker wrote its note)", read_invoice,
+                invoice_id="INV-1043")
+        for title, iban in (
+                ("6a. the agent obeys the note hidden in the invoice: pay 40 to the attacker's "
+                 "IBAN (the warrant allows any DE IBAN; data flow does not)",
+                 "DE44500105175407324931"),
+                ("6b. assume breach: after reading injected instructions, even the genuine "
+                 "payment waits for a human", "DE89370400440532013000")):
+            attempt(title, send_payment, to_iban=iban, amount=40)
         say(click.style(f"\n▶ 7. revoke the task: warrant revoke --task {task_id}", bold=True))
         domain.revoke(RevocationKind.TASK, task_id, "quickstart demo")
         attempt("   the same allowed call again, now with a revoked warrant", read_invoice,

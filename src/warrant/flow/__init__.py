@@ -8,6 +8,7 @@ answer's labels reach Cedar in `context.labels`.
 
 from ._atoms import DESTINATIONS, Atom, atoms, normalise
 from ._labels import (
+    AFTER_INJECTION,
     CARRIES_PAYLOAD,
     DESTINATION_FROM_TEXT,
     DESTINATION_INVENTED,
@@ -16,6 +17,7 @@ from ._labels import (
     INJECTED,
     LEDGER_INCOMPLETE,
     SECRET,
+    TARGET_UNVERIFIED,
     UNTRUSTED,
     Confidentiality,
     Integrity,
@@ -25,6 +27,7 @@ from ._ledger import DEFAULT_LIMIT_CHARS, FlowTrace, Ledger, SpanFinder
 from ._spotlight import DATAMARK, SpotlightMode, spotlight
 
 __all__ = [
+    "AFTER_INJECTION",
     "CARRIES_PAYLOAD",
     "DATAMARK",
     "DEFAULT_LIMIT_CHARS",
@@ -36,6 +39,7 @@ __all__ = [
     "INJECTED",
     "LEDGER_INCOMPLETE",
     "SECRET",
+    "TARGET_UNVERIFIED",
     "UNTRUSTED",
     "Atom",
     "Confidentiality",

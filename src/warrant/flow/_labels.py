@@ -49,6 +49,14 @@ DESTINATION_FROM_TEXT = "destination-from-untrusted-text"
 #: The unverified destination was seen nowhere: the model composed it (and
 #: could have encoded data in it).
 DESTINATION_INVENTED = "destination-invented"
+#: A short value (an id, a name: field-sized, not free text) that neither the
+#: user's instruction gave nor a tool returned as a record field: it was read in
+#: free text or seen nowhere. What a destructive call acts on must be vouched for
+#: like a destination (an injected "delete the file with ID 13" names a real id).
+TARGET_UNVERIFIED = "target-unverified"
+#: The session has read content the injection detector flagged as instructions:
+#: the agent may be following them from now on (assume breach).
+AFTER_INJECTION = "after-injection"
 #: Some argument carries data beyond a destination and the user's own words:
 #: something read from a tool or composed by the model would leave with the call.
 CARRIES_PAYLOAD = "carries-payload"
@@ -59,4 +67,5 @@ SECRET = "secret"  # noqa: S105 - a label, not a password
 LEDGER_INCOMPLETE = "ledger-incomplete"
 
 FLOW_LABELS = frozenset({UNTRUSTED, INJECTED, DESTINATION_UNVERIFIED, DESTINATION_FROM_TEXT,
-                         DESTINATION_INVENTED, CARRIES_PAYLOAD, SECRET, LEDGER_INCOMPLETE})
+                         DESTINATION_INVENTED, TARGET_UNVERIFIED, AFTER_INJECTION,
+                         CARRIES_PAYLOAD, SECRET, LEDGER_INCOMPLETE})

@@ -27,6 +27,8 @@ makes the trace say `ledger-incomplete` (fail closed), never "clean".
 
 from __future__ import annotations
 
+import decimal
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -98,7 +100,10 @@ class Ledger:
         self._limit = limit_chars
         self._chars = 0
         self.incomplete: str | None = None  # why the ledger cannot vouch, if it cannot
+        #: The tools whose results held content flagged as injected instructions.
+        self.injected_from: set[str] = set()
         self._trusted_text = ""
+        self._trusted_numbers: set[str] = set()
         self._atoms: dict[str, _Seen] = {}
         self._values: dict[str, _Seen] = {}
         self._words: dict[str, int] = {}
@@ -117,6 +122,7 @@ class Ledger:
         """The user's own instruction: its values are trusted."""
         norm = normalise(text)
         self._trusted_text = f"{self._trusted_text}\n{norm}" if self._trusted_text else norm
+        self._trusted_numbers.update(_number(m.group()) for m in _NUMBER_IN_TEXT.finditer(norm))
         for atom in atoms(norm):
             self._seen(self._atoms, f"{atom.kind}:{atom.value}").add(TRUSTED, "user")
         for word in words(norm):
@@ -142,20 +148,9 @@ class Ledger:
                 self.add_instruction(leaf.text)
             return 0
         secret = SECRET if provenance.confidentiality is Confidentiality.SECRET else 0
-        # Pass 1: which spans of which text leaves are injected instructions.
-        spans: dict[int, Sequence[tuple[int, int]]] = {}
-        flagged_records: set[int] = set()
-        for i, leaf in enumerate(found):
-            if find_spans is not None and _is_text(leaf.text):
-                try:
-                    hit = tuple(find_spans(leaf.text))
-                except Exception:  # a detector that fails flags everything it was given
-                    hit = ((0, len(leaf.text)),)
-                if hit:
-                    spans[i] = hit
-                    if leaf.record is not None:
-                        flagged_records.add(leaf.record)
-        # Pass 2: index every leaf, a flagged record's fields as injected too.
+        spans = _injected_spans(found, find_spans)
+        flagged_records = {found[i].record for i in spans} - {None}
+        # Index every leaf, a flagged record's fields as injected too.
         for i, leaf in enumerate(found):
             if not _is_text(leaf.text):
                 injected = leaf.record is not None and leaf.record in flagged_records
@@ -166,7 +161,10 @@ class Ledger:
             for start, end, injected in cuts:
                 self._index_text(leaf.text[start:end], provenance.source,
                                  secret | (INJECTED if injected else CLEAN))
-        return sum(len(hit) for hit in spans.values())
+        flagged = sum(len(hit) for hit in spans.values())
+        if flagged and len(self.injected_from) < _MAX_SOURCES:
+            self.injected_from.add(provenance.source)
+        return flagged
 
     def _seen(self, table: dict[str, _Seen], key: str) -> _Seen:
         seen = table.get(key)
@@ -218,6 +216,10 @@ class Ledger:
         if bounds.exceeded:
             per_arg.setdefault("$", set()).add(lab.LEDGER_INCOMPLETE)
             notes.append("the arguments exceed the walk bounds")
+        if self.injected_from:
+            per_arg.setdefault("$", set()).add(lab.AFTER_INJECTION)
+            notes.append("the session has read content flagged as injected instructions "
+                         f"(from {', '.join(sorted(self.injected_from))})")
         if self.incomplete:
             per_arg.setdefault("$", set()).add(lab.LEDGER_INCOMPLETE)
             notes.append(self.incomplete)
@@ -233,15 +235,38 @@ class Ledger:
             return set()
         found = atoms(norm)
         got = self._trace_atoms(found, sources, notes, path)
-        if norm in self._trusted_text:  # the user's own words, verbatim
+        if self._said_by_user(norm):  # the user's own words, verbatim
             return got
-        if not (len(found) == 1 and found[0].start == 0 and found[0].end == len(norm)):
+        destination = len(found) == 1 and found[0].start == 0 and found[0].end == len(norm)
+        if not destination:
             got.add(lab.CARRIES_PAYLOAD)  # more than one whole destination
         seen = self._values.get(norm)
         if seen is not None:
             got |= _labels_of(seen.flags)
             sources |= seen.sources
+        if not (destination or _is_text(norm) or (seen is not None and seen.flags & FIELD)):
+            # A short value (an id, a name) from free text or from nowhere: what a
+            # destructive call acts on must come from the user or a record.
+            got.add(lab.TARGET_UNVERIFIED)
+            where = "untrusted text" if seen is not None or self._words.get(norm) else (
+                "nowhere the session saw")
+            # The value itself stays out of the note: it may be a secret (notes are audited).
+            notes.append(f"`{path}` came from {where}, not from the user or a record")
         return got | self._trace_words(words(norm), notes, path)
+
+    def _said_by_user(self, norm: str) -> bool:
+        """`norm` occurs in the user's instruction as whole words (`13` is not in `2013`),
+        or is a number the user wrote (`10.0` for "10.00", `1200` for "1,200")."""
+        if _NUMBER.fullmatch(norm):
+            return _number(norm) in self._trusted_numbers
+        text, start = self._trusted_text, 0
+        while (at := text.find(norm, start)) >= 0:
+            end = at + len(norm)
+            if not (at > 0 and _wordish(text[at - 1]) and _wordish(norm[0])) and not (
+                    end < len(text) and _wordish(text[end]) and _wordish(norm[-1])):
+                return True
+            start = at + 1
+        return False
 
     def _trace_atoms(self, found: list[Atom], sources: set[str], notes: list[str],
                      path: str) -> set[str]:
@@ -295,6 +320,23 @@ class Ledger:
         return got
 
 
+def _injected_spans(found: list[Leaf], find_spans: SpanFinder | None,
+                    ) -> dict[int, Sequence[tuple[int, int]]]:
+    """Leaf index → the spans of that text leaf the detector flagged as instructions."""
+    spans: dict[int, Sequence[tuple[int, int]]] = {}
+    if find_spans is None:
+        return spans
+    for i, leaf in enumerate(found):
+        if _is_text(leaf.text):
+            try:
+                hit = tuple(find_spans(leaf.text))
+            except Exception:  # a detector that fails flags everything it was given
+                hit = ((0, len(leaf.text)),)
+            if hit:
+                spans[i] = hit
+    return spans
+
+
 def _only_injected(flags: int) -> bool:
     return bool(flags & INJECTED) and not flags & (CLEAN | TRUSTED)
 
@@ -308,6 +350,23 @@ def _labels_of(flags: int) -> set[str]:
     if flags & SECRET:
         out.add(lab.SECRET)
     return out
+
+
+_NUMBER = re.compile(r"[+-]?\d{1,30}(?:\.\d{1,30})?")
+#: Numbers as people write them: "1,200", "10.00", "98.7".
+_NUMBER_IN_TEXT = re.compile(r"(?<![\w.])\d{1,3}(?:,\d{3})+(?:\.\d{1,30})?(?![\w])"
+                             r"|(?<![\w.])\d{1,30}(?:\.\d{1,30})?(?![\w])")
+
+
+def _number(text: str) -> str:
+    """One spelling per decimal number: `10.00`, `10.0` and `+10` share a key, so do
+    `1,200` and `1200` (exact: Decimal, not float)."""
+    value = decimal.Decimal(text.replace(",", "").lstrip("+"))
+    return format(value.normalize(), "f") if value else "0"
+
+
+def _wordish(char: str) -> bool:
+    return char.isalnum() or char == "_"
 
 
 def _is_text(text: str) -> bool:
