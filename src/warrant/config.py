@@ -58,9 +58,12 @@ class DomainConfig(BaseModel):
     #: installed, else patterns), or "off".
     flow_injection_detector: Literal["auto", "patterns", "classifier", "off"] = "auto"
     #: The detector score at which untrusted text counts as injected for data
-    #: flow. Higher than the detector's own default: a false positive here turns
-    #: benign values into `injected` ones, which sinks refuse.
-    flow_injection_threshold: float = Field(default=0.8, ge=0.0, le=1.0)
+    #: flow. 0.5 is the detector's own operating point (1% false positives on its
+    #: validation data); confirmed on AgentDojo's development suites (banking,
+    #: slack), where 0.5 and 0.6 stop every attack and 0.7 or more lets slack's
+    #: injected link through. A false positive turns benign values into
+    #: `injected` ones (refused by sinks) and holds irreversible calls.
+    flow_injection_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
     #: What is redacted from tool results before the agent sees them ("secrets":
     #: keys, tokens, passwords; "secrets-and-pii": personal data too). Every
     #: redaction is listed in the outcome's audit record.

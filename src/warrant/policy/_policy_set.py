@@ -73,7 +73,9 @@ class CompiledPolicy:
             cedar = cedar_request(request, self.context_keys)
             answer = cedarpy.is_authorized(cedar, self.policies, entities)
             decision = str(answer.decision.value)
-            determining = [str(p) for p in answer.diagnostics.reasons]
+            # Sorted: Cedar reports them in no fixed order, and the same decision must
+            # read (and audit) the same way every time.
+            determining = sorted(str(p) for p in answer.diagnostics.reasons)
             errors = [str(e) for e in answer.diagnostics.errors]
             result = self._combine(decision, determining, errors)
             if result.effect is Effect.DENY and self._only_holds(decision, determining, errors):

