@@ -178,6 +178,39 @@ def test_an_upstream_crash_is_an_error_result_and_other_servers_keep_working(
     run(body)
 
 
+def test_a_crashed_upstream_is_started_again_and_serves_the_next_calls(world: World) -> None:
+    limits = {"call_timeout_s": 1.5, "max_message_bytes": 200_000, "restart_after_s": 0.2}
+
+    async def body() -> None:
+        async with world.client("evil", config_extra={"limits": limits}) as gw:
+            assert (await gw.call("evil__crash"))[0]
+            answers = []
+            with anyio.fail_after(20):
+                while True:
+                    answers.append(await gw.call("evil__echo", text="back"))
+                    if answers[-1] == (False, "back"):
+                        break
+                    await anyio.sleep(0.1)
+            # Until it was back, each call got an error result, never an upstream answer.
+            assert all(is_error and "upstream" in text for is_error, text in answers[:-1])
+
+    run(body)
+
+
+def test_an_upstream_that_keeps_crashing_stays_down_and_says_so(world: World) -> None:
+    limits = {"call_timeout_s": 1.5, "max_message_bytes": 200_000, "max_restarts": 0}
+
+    async def body() -> None:
+        async with world.client("evil", config_extra={"limits": limits}) as gw:
+            assert (await gw.call("evil__crash"))[0]
+            with anyio.fail_after(10):
+                while "not restarted" not in (text := (await gw.call("evil__echo", text="x"))[1]):
+                    await anyio.sleep(0.1)
+            assert "restart the gateway once the server is fixed" in text
+
+    run(body)
+
+
 def test_an_oversized_result_is_dropped(world: World) -> None:
     async def body() -> None:
         async with world.client("evil") as gw:

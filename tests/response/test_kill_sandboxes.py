@@ -101,6 +101,7 @@ def test_the_gateways_sandboxed_mcp_server_stops_when_its_agent_is_contained() -
     anyio.run(scenario)
     assert killed == ["MCP server `time`"]
     assert upstream.error is not None and "response engine" in upstream.error
+    assert upstream.starts == 1  # a contained agent's server is not started again
     assert sandbox.running_sandboxes(agent="spiffe://acme.example/agent/mallory") == []
     assert time.monotonic() - started < 60
 

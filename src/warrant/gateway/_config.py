@@ -141,6 +141,14 @@ class Limits(_Model):
     max_message_bytes: int = Field(default=4_000_000, gt=0, le=256_000_000)
     #: Largest HTTP request body a client may send (`--listen`); bigger ones get 413.
     max_request_bytes: int = Field(default=1_000_000, gt=0, le=64_000_000)
+    #: An upstream that crashes or disconnects is started again after this many
+    #: seconds, doubling on each failure in a row (up to 60 s); calls meanwhile get an
+    #: error result saying when. Its tools are listed again and checked against their
+    #: pins (a server that comes back changed is quarantined).
+    restart_after_s: float = Field(default=1.0, gt=0, le=600)
+    #: Failures in a row (each within a minute of its start) after which the upstream
+    #: stays down until the gateway restarts; 0 never restarts it.
+    max_restarts: int = Field(default=5, ge=0, le=1000)
 
 
 class GatewayConfig(_Model):

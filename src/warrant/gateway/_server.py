@@ -107,7 +107,9 @@ class Gateway:
         self.sessions = (session if isinstance(session, SessionSource)
                          else SessionSource(session))
         self.upstreams = {name: Upstream(name, server, self._on_tools,
-                                         strict=domain.config.strict)
+                                         strict=domain.config.strict,
+                                         restart_after_s=config.limits.restart_after_s,
+                                         max_restarts=config.limits.max_restarts)
                           for name, server in config.servers.items()}
         self._downstream: ServerSession | None = None
         self.catalogue.register_pseudo_tools(config.servers)

@@ -2,10 +2,14 @@
 
 Each upstream lives in its own task, which owns the transport and the
 `ClientSession` (anyio requires a context to be exited by the task that entered
-it). A crash or a disconnect ends that task only: the upstream is marked down
-and calls to it fail with an error result, while the gateway keeps serving the
-others. `notifications/tools/list_changed` makes the gateway list again, so a
-changed definition is seen (and quarantined) mid-session.
+it). A crash or a disconnect ends that connection only: the upstream is marked
+down and calls to it fail with an error result, while the gateway keeps serving
+the others; it is started again after a backoff (`limits.restart_after_s`,
+doubling), and stays down after `limits.max_restarts` quick failures in a row.
+A server that failed to start for want of a sandbox, or that the response
+engine stopped, is not restarted. A restarted server's tools are listed again
+and checked against their pins, as is every `notifications/tools/list_changed`
+mid-session, so a changed definition is seen (and quarantined).
 
 Stdio servers run sandboxed (`warrant.sandbox.sandboxed_command`) unless their
 config says `unsafe_no_sandbox`, which is logged on every start and refused
@@ -28,6 +32,7 @@ import importlib
 import logging
 import sys
 import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
@@ -41,6 +46,7 @@ from mcp.client.session import ClientSession, IncomingMessage
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
+from mcp.shared.message import SessionMessage
 
 from warrant import identity
 from warrant.enforce import TrustDomain
@@ -69,6 +75,9 @@ OnTools = Callable[["Upstream", list[ToolDefinition]], Awaitable[None]]
 #: Writes one admin audit record (`TrustDomain.record_admin`).
 Audit = Callable[[str, Mapping[str, Any]], object]
 CONNECT_TIMEOUT_S = 30.0
+#: A connection that lasted this long was healthy: its failure starts a new count.
+_HEALTHY_S = 60.0
+_MAX_BACKOFF_S = 60.0
 #: The domain's sandbox profiles, next to its config.toml (`[profile.NAME]` tables).
 SANDBOX_PROFILES = "sandbox.toml"
 
@@ -81,7 +90,7 @@ class Upstream:
     """One configured upstream server and its live session (if any)."""
 
     def __init__(self, name: str, config: StdioServer | HttpServer, on_tools: OnTools, *,
-                 strict: bool = True):
+                 strict: bool = True, restart_after_s: float = 1.0, max_restarts: int = 5):
         """Raises `SandboxRefused` for `unsafe_no_sandbox` when `strict` (the domain's
         setting; strict unless told otherwise)."""
         if isinstance(config, StdioServer) and config.unsafe_no_sandbox and strict:
@@ -109,15 +118,56 @@ class Upstream:
         #: The agent this server works for (a stdio gateway serves one): the response
         #: engine's `kill_sandboxes` step stops the server when that agent is contained.
         self.agent: str | None = None
+        self._restart_after_s, self._max_restarts = restart_after_s, max_restarts
+        #: Set when the upstream must not be started again (stopped, contained, no sandbox).
+        self._final = False
+        #: How many times it has been (re)started.
+        self.starts = 0
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        """Connect, list tools, then serve until stopped. Never raises (errors mark it down)."""
+        """Connect and serve until stopped, restarting after failures with a backoff.
+
+        Never raises: errors mark the upstream down. `task_status` is reported after the
+        first attempt (connected or not), so the gateway starts without waiting on retries.
+        """
+        failures = 0
+        while True:
+            began = time.monotonic()
+            await self._run_once(task_status if self.starts == 0 else anyio.TASK_STATUS_IGNORED)
+            if self._final or self._stop.is_set():
+                return
+            # A connection that lasted a minute was healthy: count failures afresh.
+            failures = 1 if time.monotonic() - began >= _HEALTHY_S else failures + 1
+            if failures > self._max_restarts:
+                self.error = (f"{self.error}; not restarted after {failures} failures in a row "
+                              "(restart the gateway once the server is fixed)")[:800]
+                log.error("upstream %s stays down: %s", self.name, self.error)
+                return
+            delay = min(self._restart_after_s * 2 ** (failures - 1), _MAX_BACKOFF_S)
+            reason = self.error or "disconnected"
+            self.error = f"{reason}; restarting in {delay:g}s"[:800]
+            log.warning("upstream %s: %s", self.name, self.error)
+            with anyio.move_on_after(delay):
+                await self._stop.wait()
+            if self._stop.is_set():
+                return
+
+    async def _run_once(self, task_status: TaskStatus[None]) -> None:
+        """One connection: connect, list tools, serve until stopped or broken."""
+        self.starts += 1
         started = False
         try:
             async with AsyncExitStack() as stack:
                 read, write = await stack.enter_async_context(self._transport())
+                # The session does not say when its server goes away; a relay of the
+                # transport's messages does (the stream ends when the server exits).
+                broken = anyio.Event()
+                relayed, incoming = anyio.create_memory_object_stream[SessionMessage | Exception]()
+                relays = await stack.enter_async_context(anyio.create_task_group())
+                stack.callback(relays.cancel_scope.cancel)  # before the group is exited
+                relays.start_soon(_relay, read, relayed, broken)
                 session = await stack.enter_async_context(ClientSession(
-                    read, write, message_handler=self._on_message))
+                    incoming, write, message_handler=self._on_message))
                 # Only plain awaits inside the deadline: cancel scopes must nest (LIFO).
                 with anyio.fail_after(CONNECT_TIMEOUT_S):
                     await session.initialize()
@@ -129,12 +179,17 @@ class Upstream:
                 try:
                     async with anyio.create_task_group() as tg:
                         tg.start_soon(self._relist_loop)
+                        tg.start_soon(_cancel_when, broken, tg.cancel_scope)
                         await self._stop.wait()
                         tg.cancel_scope.cancel()
                 finally:
                     if registered is not None:
                         unregister_sandbox(registered)
+                if broken.is_set() and not self._stop.is_set():
+                    self.error = "the server closed the connection (it exited or crashed)"
+                    log.warning("upstream %s is down: %s", self.name, self.error)
         except WarrantError as exc:  # no sandbox: the server was not started
+            self._final = True  # starting it again would fail the same way
             self.error = (exc.message + (f"; to fix: {exc.hint}" if exc.hint else ""))[:800]
             log.warning("upstream %s is down: %s", self.name, self.error)
         except Exception as exc:  # any failure marks this upstream down
@@ -158,6 +213,7 @@ class Upstream:
         token = anyio.lowlevel.current_token()
 
         def kill() -> None:
+            self._final = True
             self.error = "stopped by the response engine: its agent was contained"
             try:
                 anyio.from_thread.run_sync(self._stop.set, token=token)
@@ -297,6 +353,23 @@ def _warm_output_validation() -> None:
             log.debug("could not import jsonschema ahead of the first call", exc_info=True)
 
     threading.Thread(target=load, name="warrant-warm-jsonschema", daemon=True).start()
+
+
+async def _relay(source: Any, sink: Any, ended: anyio.Event) -> None:
+    """Pass every message from `source` to `sink`; set `ended` when `source` ends."""
+    try:
+        async with sink:
+            async for item in source:
+                await sink.send(item)
+    except (anyio.ClosedResourceError, anyio.BrokenResourceError, anyio.EndOfStream):
+        pass
+    finally:
+        ended.set()
+
+
+async def _cancel_when(event: anyio.Event, scope: anyio.CancelScope) -> None:
+    await event.wait()
+    scope.cancel()
 
 
 def _definition(server: str, tool: types.Tool) -> ToolDefinition:
