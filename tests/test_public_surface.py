@@ -53,9 +53,10 @@ SURFACES = {
         "session_ledgers",
     },
     "warrant.flow": {
-        "CARRIES_PAYLOAD", "DATAMARK", "DEFAULT_LIMIT_CHARS", "DESTINATIONS",
+        "AFTER_INJECTION", "CARRIES_PAYLOAD", "DATAMARK", "DEFAULT_LIMIT_CHARS", "DESTINATIONS",
         "DESTINATION_FROM_TEXT", "DESTINATION_INVENTED", "DESTINATION_UNVERIFIED",
-        "FLOW_LABELS", "INJECTED", "LEDGER_INCOMPLETE", "SECRET", "UNTRUSTED", "Atom",
+        "FLOW_LABELS", "INJECTED", "INJECTED_RECORD", "LEDGER_INCOMPLETE", "SECRET",
+        "TARGET_UNVERIFIED", "UNTRUSTED", "Atom",
         "Confidentiality", "FlowTrace", "Integrity", "Ledger", "Provenance", "SpanFinder",
         "SpotlightMode", "atoms", "normalise", "spotlight",
     },

@@ -86,6 +86,24 @@ def test_values_only_injected_instructions_contain_are_denied_at_every_sink(
     assert record.detail is not None and "injected" in record.detail["flow"]["labels"]
 
 
+@pytest.mark.claim("flow.injected-values-never-reach-sinks")
+def test_acting_on_the_record_that_carried_an_injection_waits_for_a_human(
+        guard: Guard, domain: TrustDomain) -> None:
+    agent = make_agent(domain, "cleaner", tools=("read_inbox", "send_email", "transfer"),
+                       instruction="Reply to the sender of the invoice e-mail that it is spam.")
+    read_inbox, send_email, _ = tools(guard)
+    with guard.session(credential=agent.credential, warrant=agent.warrant,
+                       agent_key=agent.key):
+        read_inbox()  # type: ignore[operator]
+        # The sender is a field of the flagged e-mail, not the injected text: a human decides.
+        with pytest.raises(ApprovalRequired) as held:
+            send_email(to="mallory@evil.example", body="This is spam.")  # type: ignore[operator]
+        # The address inside the injected text itself is still refused outright.
+        with pytest.raises(Denied):
+            send_email(to="exfil@evil.example", body="This is spam.")  # type: ignore[operator]
+    assert "flow.hold-fields-of-flagged-records" in str(held.value)
+
+
 @pytest.mark.claim("flow.unverified-destinations-need-a-human")
 def test_a_destination_from_a_record_field_goes_through_and_one_from_nowhere_waits(
         guard: Guard, mail_agent: AgentKit) -> None:

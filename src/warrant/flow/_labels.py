@@ -40,6 +40,10 @@ UNTRUSTED = "untrusted"
 #: An argument carries a value found inside content the injection detector
 #: flagged as instructions (or in a record holding such content).
 INJECTED = "injected"
+#: An argument carries a field of a record that holds content the detector
+#: flagged (the id or sender of an email with an injected body), seen nowhere
+#: else: not the injected text itself, but nothing vouches for it either.
+INJECTED_RECORD = "injected-record"
 #: An argument names a destination (email, IBAN, URL, phone) that neither the
 #: user's instruction gave nor any tool returned as a record field: it came from
 #: free text the attacker may have written, or from nowhere (the model made it).
@@ -66,6 +70,6 @@ SECRET = "secret"  # noqa: S105 - a label, not a password
 #: every value must be treated as untrusted.
 LEDGER_INCOMPLETE = "ledger-incomplete"
 
-FLOW_LABELS = frozenset({UNTRUSTED, INJECTED, DESTINATION_UNVERIFIED, DESTINATION_FROM_TEXT,
-                         DESTINATION_INVENTED, TARGET_UNVERIFIED, AFTER_INJECTION,
-                         CARRIES_PAYLOAD, SECRET, LEDGER_INCOMPLETE})
+FLOW_LABELS = frozenset({UNTRUSTED, INJECTED, INJECTED_RECORD, DESTINATION_UNVERIFIED,
+                         DESTINATION_FROM_TEXT, DESTINATION_INVENTED, TARGET_UNVERIFIED,
+                         AFTER_INJECTION, CARRIES_PAYLOAD, SECRET, LEDGER_INCOMPLETE})

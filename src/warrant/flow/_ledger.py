@@ -12,6 +12,8 @@ What is indexed, per value, is a set of flags:
 - FIELD:   a tool returned it as a whole record field (`sender`, `iban`, `id`);
 - TEXT:    it appeared inside free text a tool returned (a body, a page, a file);
 - CLEAN / INJECTED: seen outside / inside content flagged as injected instructions;
+- IN_FLAGGED_RECORD: a field of a record whose text was flagged (an email's id or
+  sender next to an injected body): not the injected text itself, unvouched for;
 - SECRET:  it came from a result labelled secret.
 
 Record fields are held to be as trustworthy as the system that keeps the
@@ -38,7 +40,7 @@ from ._atoms import DESTINATIONS, Atom, atoms, normalise, words
 from ._labels import Confidentiality, Integrity, Provenance
 from ._walk import Bounds, Leaf, leaves
 
-TRUSTED, FIELD, TEXT, CLEAN, INJECTED, SECRET = 1, 2, 4, 8, 16, 32
+TRUSTED, FIELD, TEXT, CLEAN, INJECTED, SECRET, IN_FLAGGED_RECORD = 1, 2, 4, 8, 16, 32, 64
 #: A leaf longer than this, or with more words, is free text rather than a field.
 _FIELD_CHARS, _FIELD_WORDS = 128, 6
 #: Whole short values are remembered (exact match) up to this length.
@@ -154,7 +156,7 @@ class Ledger:
         for i, leaf in enumerate(found):
             if not _is_text(leaf.text):
                 injected = leaf.record is not None and leaf.record in flagged_records
-                kind = INJECTED if injected else CLEAN
+                kind = IN_FLAGGED_RECORD if injected else CLEAN
                 self._index_field(leaf, provenance.source, secret | kind)
                 continue
             cuts = _segments(len(leaf.text), spans.get(i, ()))
@@ -347,6 +349,8 @@ def _labels_of(flags: int) -> set[str]:
         out.add(lab.UNTRUSTED)
     if _only_injected(flags):
         out.add(lab.INJECTED)
+    elif flags & IN_FLAGGED_RECORD and not flags & (CLEAN | TRUSTED):
+        out.add(lab.INJECTED_RECORD)
     if flags & SECRET:
         out.add(lab.SECRET)
     return out

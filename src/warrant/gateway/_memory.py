@@ -61,7 +61,8 @@ READS = frozenset({"read_graph", "search_nodes", "open_nodes"})
 KNOWN_TOOLS = WRITES | DELETES | READS
 #: Trace labels that make a written fact untrusted (it came from, or the session
 #: cannot vouch it did not come from, a tool result).
-_UNTRUSTED_LABELS = frozenset({flow.UNTRUSTED, flow.INJECTED, flow.LEDGER_INCOMPLETE})
+_UNTRUSTED_LABELS = frozenset({flow.UNTRUSTED, flow.INJECTED, flow.INJECTED_RECORD,
+                               flow.LEDGER_INCOMPLETE})
 #: Where each write's answer lists what the server actually stored.
 _REPORTED = {"create_entities": "entities", "add_observations": "results",
              "create_relations": "relations"}
