@@ -96,3 +96,11 @@ def test_a_short_value_counts_as_the_users_only_as_whole_words(instruction: str,
     if not norm or re.fullmatch(r"[+-]?\d+(?:\.\d+)?", norm):
         return  # numbers are compared as numbers (tested in test_ledger)
     assert (flow.TARGET_UNVERIFIED not in labels) is said
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=st.text(alphabet=st.sampled_from(list("ab1. @:/-+()wxcomhtps\u00b2\u0661")),
+                    max_size=60))
+def test_the_shortcuts_find_exactly_the_atoms_the_full_scan_finds(text: str) -> None:
+    norm = flow.normalise(text)
+    assert flow.atoms(norm) == flow.atoms(norm, scan_all=True)
