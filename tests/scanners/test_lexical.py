@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import warrant
+from warrant.errors import WarrantError
 from warrant.scanners import InjectionDetector
 from warrant.scanners import _classifier as classifier
 from warrant.scanners._lexical import MAX_CHARS, Array, LexicalModel, features
@@ -103,7 +104,7 @@ def test_a_corrupt_model_file_is_a_clear_error(tmp_path: Path, kind: str) -> Non
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_a_detector_that_needs_the_classifier_refuses_a_corrupt_packaged_model(
+def test_a_detector_refuses_a_corrupt_packaged_model(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str) -> None:
     if classifier.missing_dependencies():
         pytest.skip("injection classifier dependencies missing")
@@ -112,8 +113,26 @@ def test_a_detector_that_needs_the_classifier_refuses_a_corrupt_packaged_model(
         (DATA / "injection_head.npz").read_bytes())
     _corrupt(tmp_path / "data" / "injection_lexical.npz", kind)
     monkeypatch.setattr(importlib.resources, "files", lambda _package: tmp_path)
-    with pytest.raises(ModuleNotFoundError, match="lexical model"):
-        InjectionDetector(use_classifier=True)
+    # Installed but damaged: refused whether the classifier was required or merely
+    # wanted (`auto`), never quietly replaced by patterns only.
+    for use_classifier in (True, None):
+        with pytest.raises(WarrantError, match="lexical model") as refused:
+            InjectionDetector(use_classifier=use_classifier)
+        assert "reinstall" in refused.value.hint
+
+
+@pytest.mark.parametrize("content", [b"not a zip file", b""])
+def test_a_damaged_head_file_is_refused_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                            content: bytes) -> None:
+    if classifier.missing_dependencies():
+        pytest.skip("injection classifier dependencies missing")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "injection_head.npz").write_bytes(content)
+    (tmp_path / "data" / "injection_lexical.npz").write_bytes(
+        (DATA / "injection_lexical.npz").read_bytes())
+    monkeypatch.setattr(importlib.resources, "files", lambda _package: tmp_path)
+    with pytest.raises(WarrantError, match="cannot be read"):
+        InjectionDetector()
 
 
 def test_an_error_inside_the_lexical_channel_flags_the_text() -> None:

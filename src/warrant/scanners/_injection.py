@@ -29,6 +29,8 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from warrant.errors import WarrantError
+
 from . import _patterns as pat
 from ._findings import Severity
 from ._rules import ScanContext, instruction_labels
@@ -93,7 +95,8 @@ class InjectionDetector:
     0.5 is where the classifier's false-positive rate was 1% on validation data.
     `use_classifier=None` runs the learned layer when its dependencies are
     installed (`agent-warrant[detector]`), `True` requires it, `False` runs
-    normalisation, decoding and patterns only.
+    normalisation, decoding and patterns only. Installed but unreadable model
+    files raise `WarrantError` either way (a damaged install is not an absent one).
     """
 
     def __init__(self, *, threshold: float | None = None,
@@ -107,12 +110,21 @@ class InjectionDetector:
                 from ._classifier import load_classifier  # noqa: PLC0415 - optional extra
 
                 self._classifier = load_classifier()
-            except (ImportError, OSError, ValueError) as error:
+            except ImportError as error:
                 if use_classifier:
                     raise ModuleNotFoundError(
                         "the injection classifier needs `pip install agent-warrant[detector]`"
                         f" ({error})") from error
-                _log.info("injection classifier unavailable, patterns only: %s", error)
+                _log.info("injection classifier not installed, patterns only: %s", error)
+            except Exception as error:  # any other failure to load: a damaged install
+                # Installed but unreadable: a damaged install, not an absent extra. Running
+                # on with patterns only would quietly lose most of the detection: refuse.
+                raise WarrantError(
+                    f"the injection classifier is installed but its model files cannot be "
+                    f"read: {error}",
+                    hint="reinstall agent-warrant (and its `detector` extra), or set "
+                         "`flow_injection_detector = \"patterns\"` to run without the "
+                         "classifier on purpose") from error
 
     @property
     def uses_classifier(self) -> bool:
