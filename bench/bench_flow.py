@@ -13,9 +13,9 @@ stage, in the same run. Cases:
   a session that has seen 1 MB; the difference is the flow stage's cost. The
   pipelines run in alternating blocks of 150 calls (20 each) and each row is
   the median of its blocks' p50 (and p99), so drift of the store over the run
-  falls on both sides. Both
-  run without the DLP stage (`InspectArguments`), whose cost is reported apart
-  (`decision with flow and DLP`) since it does not depend on the session.
+  falls on both sides. Both run without the DLP stage (`InspectArguments`),
+  whose cost is reported apart (`decision with flow and DLP`) since it does
+  not depend on the session.
 - `observe`: indexing cost per KB of untrusted output (paid once per result,
   after the tool ran, not on the decision path).
 The injection detector is left out here (`flow_injection_detector = "off"`):
@@ -135,9 +135,10 @@ BLOCKS, BLOCK_CALLS = 20, 150
 
 
 def _median_row(rows: list[dict[str, float]]) -> dict[str, float]:
-    return {key: statistics.median(row[key] for row in rows) for key in ("p50_us", "p99_us",
-                                                                          "mean_us")} | {
-        "n": sum(row["n"] for row in rows)}
+    """The median of each statistic over a case's blocks; `n` is every call timed."""
+    median = {key: statistics.median(row[key] for row in rows)
+              for key in ("p50_us", "p99_us", "mean_us")}
+    return {**median, "n": sum(row["n"] for row in rows)}
 
 
 def main() -> None:

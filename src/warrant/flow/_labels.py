@@ -37,8 +37,8 @@ class Provenance:
 #: An argument carries a value the session saw in untrusted content (and the
 #: user's instruction did not give).
 UNTRUSTED = "untrusted"
-#: An argument carries a value found inside content the injection detector
-#: flagged as instructions (or in a record holding such content).
+#: An argument carries a value found only inside content the injection detector
+#: flagged as instructions (a field of the record holding it: `INJECTED_RECORD`).
 INJECTED = "injected"
 #: An argument carries a field of a record that holds content the detector
 #: flagged (the id or sender of an email with an injected body), seen nowhere

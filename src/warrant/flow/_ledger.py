@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import _labels as lab
-from ._atoms import DESTINATIONS, Atom, atoms, normalise, words
+from ._atoms import _DIGIT, DESTINATIONS, Atom, atoms, normalise, words
 from ._labels import Confidentiality, Integrity, Provenance
 from ._walk import Bounds, Leaf, leaves
 
@@ -291,7 +291,7 @@ class Ledger:
     def _trace_words(self, ws: list[str], notes: list[str], path: str) -> set[str]:
         got: set[str] = set()
         for word in ws:
-            if len(word) >= _TOKEN_CHARS and _HAS_DIGIT.search(word):
+            if len(word) >= _TOKEN_CHARS and _DIGIT.search(word):
                 # An identifier-like token (a code, a key, an id) carries its origin.
                 flags = self._words.get(word, 0)
                 if not flags & TRUSTED:
@@ -356,7 +356,6 @@ def _labels_of(flags: int) -> set[str]:
     return out
 
 
-_HAS_DIGIT = re.compile(r"\d")
 _NUMBER = re.compile(r"[+-]?\d{1,30}(?:\.\d{1,30})?")
 #: Numbers as people write them: "1,200", "10.00", "98.7".
 _NUMBER_IN_TEXT = re.compile(r"(?<![\w.])\d{1,3}(?:,\d{3})+(?:\.\d{1,30})?(?![\w])"
