@@ -7,12 +7,13 @@ import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from warrant.scanners import redact_sensitive, scan_sensitive
+from warrant.scanners import _dlp, redact_sensitive, scan_sensitive
 
 # Pieces that reach the folding, the decoders and the detectors, mixed into random text.
 FRAGMENTS = [
@@ -212,3 +213,32 @@ def test_deep_wide_and_large_values_are_bounded_and_flagged() -> None:
         assert scan_sensitive(deep).truncated
         assert scan_sensitive(wide).truncated
         assert scan_sensitive(b"\x00" * 5_000_000).truncated
+
+
+# ASCII pieces around the shortcut's edge: needles in any case, near-needles, `%&\`,
+# digits and runs just under and over an encoded run's length.
+ASCII_PIECES = ["Token", "TOKEN", "tok", "Pass", "pwd", "SECRET", "Key", "ke", "BEARER", "bear",
+                "Authorization", "sk-", "sk", "AKIA", "eyJ", "ghp_", "xox", "_live_", "aws",
+                "Private Key", "BSN", "@", "%", "&", "\\", "7", "42", "a" * 23, "b" * 24, "==",
+                "type", "content", "Europe/Paris", " ", "-", "_", "/", "+", "."]
+ASCII_TEXT = st.lists(st.one_of(st.sampled_from(ASCII_PIECES), st.text(
+    st.characters(max_codepoint=127), max_size=4)), max_size=12).map("".join)
+ASCII_JSON: st.SearchStrategy[Any] = st.recursive(
+    st.none() | st.integers() | ASCII_TEXT,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(ASCII_TEXT, inner, max_size=4),
+    max_leaves=20)
+
+
+@settings(max_examples=400, deadline=None)
+@given(value=st.one_of(ASCII_JSON, JSON))
+def test_the_inert_string_shortcut_finds_exactly_what_the_full_scan_finds(value: Any) -> None:
+    shortcut = redact_sensitive(value), scan_sensitive(value)
+    with patch.object(_dlp, "_inert", lambda _text: False):
+        full = redact_sensitive(value), scan_sensitive(value)
+    assert repr(shortcut) == repr(full)  # repr: NaN != NaN
+
+
+def test_plain_keys_take_the_shortcut_and_near_secrets_do_not() -> None:
+    assert all(_dlp._inert(text) for text in ("content", "type", "Europe/Paris", "is_dst"))
+    assert not any(_dlp._inert(text) for text in (
+        "Token", "x%41", "a&b", "2026", "PRIVATE KEY", "AKIAxxxx", "a" * 24, "me@x", "é"))

@@ -47,6 +47,13 @@ _SPECIAL = re.compile(r"[^\x00-\x7f]+|(?:%[0-9A-Fa-f]{2})+|\\u[0-9A-Fa-f]{4}|\\x
 # Hex runs are base64 runs too, so one pass finds both.
 _ENCODED_RUN = re.compile(r"[A-Za-z0-9+/_-]{24,}={0,2}")
 _HEX = re.compile(r"[0-9A-Fa-f]+")
+#: In an ASCII string, anything that could make a scan find something: a detector's
+#: trigger (its needles are lower-case, so any case of them here), a character folding
+#: would decode (`%`, `&`, `\\`), or an encoded run. A string with none of these is
+#: returned as it is without the walk's per-string work (most keys and short values);
+#: a property test checks that this gives exactly what the full scan gives.
+_NOT_INERT = re.compile("|".join((TRIGGER.pattern, r"[%&\\]", _ENCODED_RUN.pattern)),
+                        re.IGNORECASE | re.ASCII)
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SECRET_FIELD = re.compile(
     r"(?:.*[_\-. ])?(?:pass(?:word|wd|phrase)?|pwd|secret|client_?secret|secret_?key|api_?key"
@@ -193,6 +200,9 @@ class _Walk:
         `key`: `text` is a key of the object at `path`. `whole`: it is the value of a
         credential-named field, a finding as a whole unless it is a placeholder.
         """
+        if not whole and len(text) <= self.budget and _inert(text):
+            self.budget -= len(text)
+            return text
         scanned = text[:max(self.budget, 0)]
         self.budget -= len(text)
         spans = self.spans(scanned, whole=whole)
@@ -242,6 +252,11 @@ class _Walk:
                 self.truncated, self.budget = True, -1
                 return
             self.findings.append(SensitiveFinding(kind, category, path, start, end, digest))
+
+
+def _inert(text: str) -> bool:
+    """True if scanning `text` cannot find anything (see `_NOT_INERT`)."""
+    return text.isascii() and _NOT_INERT.search(text) is None
 
 
 def _apply(text: str, spans: list[_Span]) -> tuple[str, list[tuple[int, int, int, int]]]:
