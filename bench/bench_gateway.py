@@ -17,11 +17,14 @@ streamable HTTP client), same calls: the published proxy `mcp-proxy` (PyPI,
 gateway (`--listen`, audit "normal", a proof of possession signed per call);
 their ratio is reported. Writes bench/results/gateway.json.
 
-`BENCH_GATEWAY_BASELINE=/other/checkout/src` adds a paired comparison: a
-gateway (audit "normal") from that tree and one from this tree are open at
-once and the calls alternate between them in rounds, so both see the same
-load; each also reports the gateway process's CPU time and context switches
-per call (all its threads, from /proc; Linux only).
+Then a paired comparison over stdio: `_passthrough.py` (the SDK's own floor: the
+same SDK server and client, forwarding calls and enforcing nothing) and the
+gateway are open at once and the calls alternate between them in rounds, so
+both see the same load; each also reports its process's CPU time and context
+switches per call (all its threads, from /proc; Linux only). The difference is
+what Warrant itself adds; the pass-through's own "added" is what any proxy on
+the SDK pays. `BENCH_GATEWAY_BASELINE=/other/checkout/src` adds a gateway from
+that tree to the same rounds.
 """
 
 from __future__ import annotations
@@ -100,31 +103,30 @@ async def _timed_session(session: ClientSession, tool: str, n: int,
             "mean_us": statistics.fmean(samples) / 1000, "calls_per_s": n / elapsed, "n": n}
 
 
-async def paired_calls(domain: BenchDomain, sources: dict[str, str], n: int,
+async def paired_calls(targets: dict[str, tuple[StdioServerParameters, str]], n: int,
                        warmup: int) -> dict[str, dict[str, float]]:
-    """Gateways running `sources` (label: src dir), open at once; calls alternate in rounds."""
+    """Proxies (label: how to launch it, the tool's name there), open at once; calls
+    alternate between them in rounds, so all see the same load."""
     per_round = max(1, n // PAIRED_ROUNDS)
-    samples: dict[str, list[int]] = {label: [] for label in sources}
-    usage = {label: [0.0, 0, 0] for label in sources}
+    samples: dict[str, list[int]] = {label: [] for label in targets}
+    usage = {label: [0.0, 0, 0] for label in targets}
     async with AsyncExitStack() as stack:
         sessions: dict[str, ClientSession] = {}
         pids: dict[str, int] = {}
-        for label, src in sources.items():
-            params = gateway_params(domain)
-            params.env = (params.env or {}) | {"PYTHONPATH": src}
-            params.cwd = str(Path(src).parent)  # `-m` looks in the working directory first
+        for label, (params, tool) in targets.items():
             known = _children()
             read, write = await stack.enter_async_context(stdio_client(params))
             (pids[label],) = _children() - known
             session = await stack.enter_async_context(ClientSession(read, write))
-            await _timed_session(session, "time__get_current_time", 1, warmup)
+            await _timed_session(session, tool, 1, warmup)
             sessions[label] = session
         for turn in range(PAIRED_ROUNDS):
-            for label in list(sources)[::1 if turn % 2 == 0 else -1]:
+            for label in list(targets)[::1 if turn % 2 == 0 else -1]:
+                tool = targets[label][1]
                 before = _process_usage(pids[label])
                 for _ in range(per_round):
                     t0 = time.perf_counter_ns()
-                    await sessions[label].call_tool("time__get_current_time", ARGS)
+                    await sessions[label].call_tool(tool, ARGS)
                     samples[label].append(time.perf_counter_ns() - t0)
                 after = _process_usage(pids[label])
                 for i in range(3):
@@ -136,7 +138,7 @@ async def paired_calls(domain: BenchDomain, sources: dict[str, str], n: int,
         rows[label] = {"p50_us": xs[m // 2] / 1000, "p99_us": xs[int(m * 0.99)] / 1000,
                        "mean_us": statistics.fmean(xs) / 1000, "n": m,
                        "calls_per_s": 1e9 / statistics.fmean(xs),
-                       "gateway_cpu_us_per_call": usage[label][0] / m * 1e6,
+                       "proxy_cpu_us_per_call": usage[label][0] / m * 1e6,
                        "voluntary_switches_per_call": usage[label][1] / m,
                        "involuntary_switches_per_call": usage[label][2] / m}
     return rows
@@ -198,10 +200,22 @@ def bench_domain(tmp: Path, durability: str) -> BenchDomain:
                        warrant=tmp / f"{durability}.warrant", key=key)
 
 
-def gateway_params(domain: BenchDomain) -> StdioServerParameters:
-    return StdioServerParameters(command=sys.executable,
-                                 args=[*GATEWAY_CMD, "gateway", "--config", str(domain.config)],
-                                 env=domain.env(), cwd=str(ROOT))
+def gateway_params(domain: BenchDomain, src: str | None = None) -> StdioServerParameters:
+    """The gateway over stdio; `src`: run the code of another tree's `src` instead."""
+    params = StdioServerParameters(command=sys.executable,
+                                   args=[*GATEWAY_CMD, "gateway", "--config", str(domain.config)],
+                                   env=domain.env(), cwd=str(ROOT))
+    if src is not None:
+        params.env = (params.env or {}) | {"PYTHONPATH": src}
+        params.cwd = str(Path(src).parent)  # `-m` looks in the working directory first
+    return params
+
+
+def passthrough_params() -> StdioServerParameters:
+    """The SDK-only proxy (`_passthrough.py`) in front of the same server."""
+    return StdioServerParameters(
+        command=sys.executable, cwd=str(ROOT),
+        args=[str(ROOT / "bench" / "_passthrough.py"), "--", *TIME_SERVER])
 
 
 class WarrantAuth(httpx2.Auth):
@@ -295,10 +309,16 @@ async def main(n: int) -> dict[str, Any]:
                 rows["mcp-proxy 0.13.0 (HTTP)"] = await timed_http_calls(
                     f"http://127.0.0.1:{port}/mcp", "get_current_time", n, warmup)
         domain = domains["normal"]
+        # Paired: the SDK-only proxy (no enforcement: the SDK's own floor) and the
+        # gateway, plus another tree's gateway if asked, calls alternating.
+        targets = {"direct": (direct, "get_current_time"),
+                   "SDK pass-through proxy": (passthrough_params(), "get_current_time"),
+                   "gateway": (gateway_params(domain), "time__get_current_time")}
         if BASELINE:
-            trees = {"baseline": BASELINE, "this tree": str(ROOT / "src")}
-            paired = await paired_calls(domain, trees, n, warmup)
-            rows |= {f"paired: gateway {label}": row for label, row in paired.items()}
+            targets["gateway, baseline tree"] = (gateway_params(domain, BASELINE),
+                                                 "time__get_current_time")
+        paired = await paired_calls(targets, n, warmup)
+        rows |= {f"paired: {label}": row for label, row in paired.items()}
         port = free_port()
         with listening([sys.executable, *GATEWAY_CMD, "gateway", "--config",
                         str(domain.config), "--listen", f"127.0.0.1:{port}"], port,
@@ -325,15 +345,23 @@ if __name__ == "__main__":
     print(table(list(data["rows"].items())))
     for name, r in data["rows"].items():
         print(f"{name:<28} {r['calls_per_s']:>8.0f} calls/s" + (
-            f", gateway CPU {r['gateway_cpu_us_per_call']:.0f} µs/call, context switches "
+            f", proxy CPU {r['proxy_cpu_us_per_call']:.0f} µs/call, context switches "
             f"{r['voluntary_switches_per_call']:.1f} voluntary + "
             f"{r['involuntary_switches_per_call']:.1f} involuntary per call"
-            if "gateway_cpu_us_per_call" in r else ""))
+            if "proxy_cpu_us_per_call" in r else ""))
     print("added latency vs direct:")
     print(table([(f"+ {k}", v) for k, v in data["added"].items()]))
     if "gateway_vs_mcp_proxy" in data:
         ratio = data["gateway_vs_mcp_proxy"]
         print(f"gateway HTTP / mcp-proxy HTTP: p50 x{ratio['p50_ratio']:.2f}, "
               f"p99 x{ratio['p99_ratio']:.2f}, throughput x{ratio['throughput_ratio']:.2f}")
+    floor, ours = data["rows"]["paired: SDK pass-through proxy"], data["rows"]["paired: gateway"]
+    alone = data["rows"]["paired: direct"]
+    print("paired, added over direct: SDK pass-through p50 "
+          f"+{floor['p50_us'] - alone['p50_us']:.0f} µs, "
+          f"gateway p50 +{ours['p50_us'] - alone['p50_us']:.0f} µs")
+    print(f"gateway over the SDK's own floor (paired): p50 +{ours['p50_us'] - floor['p50_us']:.0f} "
+          f"µs, proxy CPU +{ours['proxy_cpu_us_per_call'] - floor['proxy_cpu_us_per_call']:.0f} "
+          "µs/call")
     print(f"load: {os.getloadavg()}")
     print(f"written to {write_results('gateway', data)}")
