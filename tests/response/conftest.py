@@ -12,6 +12,8 @@ from warrant.enforce import Pipeline, TrustDomain
 from warrant.response import DetectionConfig, ResponseEngine
 
 CANARY = "CANARY-7f3a9c"
+#: A honeytoken shaped like an AWS access key: DLP redacts it before the log keeps it.
+SECRET_CANARY = "AKIAZ7HONEYT0KEN2QX4"
 
 
 class Watch:
@@ -56,7 +58,7 @@ def pipeline(domain: TrustDomain) -> Pipeline:
 @pytest.fixture
 def engine(domain: TrustDomain, watch: Watch) -> Iterator[ResponseEngine]:
     """The default detections and playbooks, with a canary planted."""
-    started = ResponseEngine(domain, config=DetectionConfig(canaries=(CANARY,)))
+    started = ResponseEngine(domain, config=DetectionConfig(canaries=(CANARY, SECRET_CANARY)))
     started.observe(watch)
     with started:
         yield started

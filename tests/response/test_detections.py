@@ -15,6 +15,7 @@ from warrant.response import (
     rate_anomaly,
     repeated_denials,
 )
+from warrant.scanners import finding_fingerprint
 
 AGENT = "spiffe://acme.example/agent/billing"
 
@@ -60,6 +61,23 @@ def test_a_canary_anywhere_in_the_arguments_is_critical() -> None:
     (alert,) = feed(decision(body={"nested": ["x", "a HONEY-1 b"]}), 0)
     assert alert.severity.value == "critical"
     assert canary_token(DetectionConfig()).inline
+
+
+def test_a_redacted_canary_is_known_by_its_fingerprint_and_other_secrets_are_not() -> None:
+    canary, other = "AKIAZ7HONEYT0KEN2QX4", "AKIAIOSFODNN7EXAMPLQ"
+    feed = Feed(canary_token(DetectionConfig(canaries=(canary,))))
+
+    def redacted(value: str) -> AuditRecord:
+        return AuditRecord(
+            kind="decision", time=utc_now(), effect="allow", agent=AGENT, task_id="task-1",
+            tool="send_email", arguments_redacted={"body": "[REDACTED:secret.aws-access-key]"},
+            detail={"dlp": [{"kind": "secret.aws-access-key", "path": "$.body",
+                             "fingerprint": finding_fingerprint(value)}]})
+
+    assert feed(redacted(other), 0) == []
+    (alert,) = feed(redacted(canary), 0)
+    assert alert.severity.value == "critical"
+    assert canary not in repr(alert)  # the alert names a prefix only
 
 
 def test_rate_anomaly_learns_a_baseline_and_flags_a_spike() -> None:

@@ -12,7 +12,7 @@ from warrant.enforce import Pipeline, SessionLedgers, TrustDomain
 from warrant.response import ResponseEngine
 from warrant.types import Decision, RiskClass, ToolCall, ToolInfo
 
-from .conftest import CANARY, Watch
+from .conftest import CANARY, SECRET_CANARY, Watch
 
 
 def codes(decision: Decision) -> set[str]:
@@ -81,11 +81,13 @@ def test_an_incident_carries_evidence_with_inclusion_proofs_that_verify(
 
 
 @pytest.mark.claim("response.auto-containment")
+@pytest.mark.parametrize("canary", [CANARY, SECRET_CANARY])
 def test_a_canary_token_suspends_the_agent_before_its_next_call(
         domain: TrustDomain, engine: ResponseEngine, watch: Watch, pipeline: Pipeline,
-        agent: AgentKit) -> None:
+        agent: AgentKit, canary: str) -> None:
+    # The secret-shaped one is redacted from the record: it is known by its fingerprint.
     used = pipeline.decide(agent.request("send_email", to="ops@acme.example",
-                                         body=f"here is the key {CANARY}"))
+                                         body=f"here is the key {canary}"))
     # No waiting: critical single-record detections contain inline, before decide() returns.
     assert "contained" in watch.kinds()
     after = pipeline.decide(agent.request("read_file", path="a.txt"))

@@ -67,6 +67,9 @@ class CallContext:
     flow: FlowTrace | None = None
     #: Labels policy sees in `context.labels` (data flow, content inspection).
     labels: set[str] = field(default_factory=set)
+    #: The arguments with the secrets DLP found replaced (set by the DLP stage, which
+    #: has walked them anyway); what the audit log and approvals start from.
+    secrets_redacted: dict[str, Any] | None = None
     # Thawed arguments and their digest, computed at most once per decision.
     _arguments: dict[str, Any] | None = field(default=None, init=False, repr=False)
     _digest: str | None = field(default=None, init=False, repr=False)

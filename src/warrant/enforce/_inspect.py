@@ -15,17 +15,40 @@ never the value.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from warrant import flow, scanners
 from warrant.types import Effect
 
 from ._context import CallContext
+from ._redact import redact_arguments
 
 PII = "pii"
+#: What the audit log and the approval queue never keep in clear: personal data stays,
+#: as evidence of where data went (who was sent what), secrets never do.
+SECRETS = frozenset({"secret"})
 #: A secret (password, key, token) in the arguments that is not verbatim from the
 #: user's instruction: setting or sending credentials the user never gave is how
 #: an injection takes over an account.
 SECRET_NOT_FROM_USER = "secret-not-from-user"  # noqa: S105 - a label, not a password
+
+
+def audit_arguments(ctx: CallContext) -> dict[str, Any]:
+    """The call's arguments as the audit log and the approval queue keep them.
+
+    Secrets found anywhere are replaced first (before long strings are cut, so no
+    half of a key is left to read), then values under secret-looking keys and
+    long strings (`redact_arguments`). Reuses the DLP stage's walk when it ran;
+    otherwise walks here and notes the findings (kind, path, fingerprint) so a
+    planted canary can still be recognised.
+    """
+    if ctx.secrets_redacted is None:
+        redacted, report = scanners.redact_sensitive(ctx.arguments(), categories=SECRETS)
+        assert isinstance(redacted, dict)
+        ctx.secrets_redacted = redacted
+        if report.findings and "dlp" not in ctx.detail:
+            ctx.detail["dlp"] = findings_json(report)
+    return redact_arguments(ctx.secrets_redacted)
 
 
 def findings_json(report: scanners.DlpReport) -> list[dict[str, str]]:
@@ -38,7 +61,9 @@ class InspectArguments:
     """Secrets and personal data in the call's arguments become labels policy sees."""
 
     def __call__(self, ctx: CallContext) -> Effect | None:
-        report = scanners.scan_sensitive(ctx.arguments())
+        redacted, report = scanners.inspect_sensitive(ctx.arguments(), redact=SECRETS)
+        assert isinstance(redacted, dict)
+        ctx.secrets_redacted = redacted
         if report.truncated:
             ctx.labels.add(flow.SECRET)
             ctx.detail["dlp_truncated"] = True

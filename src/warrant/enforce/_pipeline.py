@@ -27,8 +27,7 @@ from ._context import CallContext, CallRequest, Stage
 from ._delegation import IntersectRequester, VerifyDelegation
 from ._domain import TrustDomain
 from ._flow import SessionLedgers, TraceDataFlow, injection_span_finder
-from ._inspect import InspectArguments, findings_json
-from ._redact import redact_arguments
+from ._inspect import InspectArguments, audit_arguments, findings_json
 from ._stages import (
     Authenticate,
     CheckNarrowing,
@@ -145,7 +144,7 @@ class Pipeline:
             record = audit.AuditRecord.for_decision(
                 decision, argument_digest=ctx.argument_digest(),
                 arguments_redacted={"(malformed)": "not valid Unicode; not recorded"}
-                if ctx.malformed else redact_arguments(ctx.arguments()),
+                if ctx.malformed else audit_arguments(ctx),
                 detail=ctx.detail or None)
             seq = self.domain.append(record)
         except Exception:

@@ -1,8 +1,9 @@
 """What of a call's arguments the audit log keeps: digests always, values redacted.
 
 The log keeps records forever, so it must not become the place secrets leak
-to. Values under secret-looking keys are replaced, long strings are cut. The
-data-flow and DLP stages (scanners) will add content-based redaction.
+to. Secrets DLP finds anywhere in the arguments are replaced first
+(`_inspect.audit_arguments`); here values under secret-looking keys are
+replaced and long strings cut.
 """
 
 from __future__ import annotations

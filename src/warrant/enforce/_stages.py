@@ -21,7 +21,7 @@ from warrant.store import StateStore
 from warrant.types import AgentRecord, AgentStatus, Effect, Reason, RiskClass
 
 from ._context import CallContext
-from ._redact import redact_arguments
+from ._inspect import audit_arguments
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -288,7 +288,7 @@ class ResolveApproval:
                 f"approved by {used.decided_by} (`{used.approval_id}`), used once", "approval"))
             return None
         held = self._store.approvals.hold(
-            **key, arguments=redact_arguments(ctx.arguments()),
+            **key, arguments=audit_arguments(ctx),
             reasons=[r.to_json() for r in ctx.reasons], decision_id=ctx.decision_id,
             now=ctx.now, ttl_seconds=self._ttl)
         ctx.reasons.append(Reason(

@@ -16,6 +16,9 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from warrant import scanners
+from warrant.audit import AuditRecord
+
 from ._delegation import delegation_detections
 from ._model import Alert, Detection, Event, Severity
 
@@ -144,14 +147,28 @@ def _collect_strings(value: Any, into: list[str], depth: int = 0) -> None:
         into.append(value)
 
 
+def _redacted_canaries(record: AuditRecord, by_fingerprint: Mapping[str, str]) -> list[str]:
+    """Canaries among the values DLP redacted from the record's arguments."""
+    findings = (record.detail or {}).get("dlp")
+    if not isinstance(findings, list | tuple):
+        return []
+    return [by_fingerprint[f["fingerprint"]] for f in findings
+            if isinstance(f, Mapping) and f.get("fingerprint") in by_fingerprint]
+
+
 def canary_token(config: DetectionConfig) -> Detection:
     """Any call whose (redacted) arguments carry a planted canary token: critical.
 
-    Runs inline. Note the audit log keeps redacted arguments: a canary under a
-    secret-looking key (`token`, `password`) is redacted before it is seen, so
-    plant canaries as values that travel in ordinary fields (URLs, bodies, ids).
+    Runs inline. The audit log keeps redacted arguments: a canary shaped like a
+    secret (an AWS key, a GitHub token) is replaced before it is seen, and is
+    recognised instead by the fingerprint DLP noted for the value it replaced
+    (`detail.dlp`), which works when DLP took the canary whole. A canary under a
+    secret-looking key (`token`, `password`) that DLP does not recognise is
+    redacted unseen, so plant other canaries as values that travel in ordinary
+    fields (URLs, bodies, ids).
     """
     canaries = tuple(c for c in config.canaries if c)
+    by_fingerprint = {scanners.finding_fingerprint(c): c for c in canaries}
 
     def detect(event: Event, state: dict[str, Any]) -> Iterable[Alert]:
         record = event.record
@@ -161,11 +178,11 @@ def canary_token(config: DetectionConfig) -> Detection:
         _collect_strings(record.arguments_redacted, texts)
         # One search per canary over all the strings; NUL keeps a match inside one string.
         blob = "\0".join(texts)
-        for canary in canaries:
-            if canary in blob:
-                return _alerts(detection.alert(
-                    event, f"canary token used by `{record.agent}` in a call to "
-                           f"`{record.tool}`", canary=canary[:8] + "…"))
+        found = [c for c in canaries if c in blob] or _redacted_canaries(record, by_fingerprint)
+        if found:
+            return _alerts(detection.alert(
+                event, f"canary token used by `{record.agent}` in a call to "
+                       f"`{record.tool}`", canary=found[0][:8] + "…"))
         return ()
 
     # Without canaries there is nothing to look for: the detection reads no record.

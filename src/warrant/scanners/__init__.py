@@ -7,7 +7,14 @@ MCP annotation hints into the risk class policy sees. `scan_sensitive` and
 and outputs.
 """
 
-from ._dlp import DlpReport, SensitiveFinding, redact_sensitive, scan_sensitive
+from ._dlp import (
+    DlpReport,
+    SensitiveFinding,
+    finding_fingerprint,
+    inspect_sensitive,
+    redact_sensitive,
+    scan_sensitive,
+)
 from ._findings import Finding, Severity
 from ._injection import InjectionDetector, InjectionVerdict, detect_injection
 from ._poisoning import scan_tool_definition
@@ -23,6 +30,8 @@ __all__ = [
     "SensitiveFinding",
     "Severity",
     "detect_injection",
+    "finding_fingerprint",
+    "inspect_sensitive",
     "redact_sensitive",
     "risk_class_from_annotations",
     "scan_sensitive",

@@ -129,6 +129,21 @@ def redact_sensitive(value: object, *,
     return result, DlpReport(tuple(walk.findings), walk.truncated)
 
 
+def inspect_sensitive(value: object, *,
+                      redact: frozenset[str]) -> tuple[object, DlpReport]:
+    """Every finding in `value` reported, and a copy with only the `redact` categories
+    replaced: one walk that both decides (on all findings) and redacts (some)."""
+    walk = _Walk(redact=True, categories=redact, report_all=True)
+    result = walk.value(value, "$", 0)
+    return result, DlpReport(tuple(walk.findings), walk.truncated)
+
+
+def finding_fingerprint(text: str) -> str:
+    """The fingerprint of a finding whose span is all of `text` (as folded for the scan):
+    how a known value (a planted canary) is recognised in a report without its text."""
+    return fingerprint(_fold(text).text)
+
+
 def fingerprint(value: str | bytes) -> str:
     data = value if isinstance(value, bytes) else value.encode("utf-8", "surrogatepass")
     return hashlib.sha256(data).hexdigest()[:8]
@@ -138,6 +153,8 @@ def fingerprint(value: str | bytes) -> str:
 class _Walk:
     redact: bool
     categories: frozenset[str] | None = None
+    #: Report the findings of every category, not only those redacted.
+    report_all: bool = False
     budget: int = MAX_SCAN_CHARS
     truncated: bool = False
     findings: list[SensitiveFinding] = field(default_factory=list)
@@ -228,12 +245,13 @@ class _Walk:
             self.budget = -1
         if len(scanned) < len(text):
             self.truncated = True
-        if self.categories is not None:
-            spans = [span for span in spans if span[1] in self.categories]
-        redacted = _apply(scanned, spans)[0]
+        shown = (spans if self.categories is None
+                 else [span for span in spans if span[1] in self.categories])
+        redacted = _apply(scanned, shown)[0]
         if len(scanned) < len(text):
             redacted += UNSCANNED
-        self.record(spans, _child(path, redacted) + "#key" if key else path)
+        self.record(spans if self.report_all else shown,
+                    _child(path, redacted) + "#key" if key else path)
         return redacted if self.redact or key else text
 
     def spans(self, text: str, *, whole: bool = False) -> list[_Span]:
