@@ -33,7 +33,14 @@ PHONE = "phone"
 DESTINATIONS = frozenset({EMAIL, IBAN, URL, PHONE})
 
 _EMAIL = re.compile(r"[\w.%+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){0,8}\.[a-z]{2,24}")
-_IBAN = re.compile(r"\b[a-z]{2}\d{2}(?:[a-z0-9]{11,30}|(?: [a-z0-9]{4}){2,7}(?: [a-z0-9]{1,4})?)\b")
+# Groups of four split by one kind of separator throughout: spaces as printed, `-` or
+# `.` as typed (payment forms and libraries such as python-stdnum strip all three).
+_IBAN = re.compile(r"\b[a-z]{2}\d{2}(?:[a-z0-9]{11,30}"
+                   r"|([ .-])[a-z0-9]{4}(?:\1[a-z0-9]{4}){1,6}(?:\1[a-z0-9]{1,4})?)\b")
+_IBAN_SEPARATORS = str.maketrans("", "", " .-")
+#: A decimal digit of another script (Arabic-Indic `٤`, Devanagari `४`...): NFKC keeps
+#: them, `int()` and many sinks read them as digits, so they are read as ASCII here.
+_OTHER_DIGIT = re.compile(r"(?![0-9])\d")
 # A URL: with a scheme, or `www.`, or a host under a common top-level domain
 # (file names such as `bill-2023.txt` are not hosts).
 _TLDS = ("com|org|net|io|ai|co|uk|de|fr|it|es|nl|ch|eu|us|info|biz|app|dev|me|edu|gov|"
@@ -45,9 +52,16 @@ _PHONE = re.compile(r"(?<![\w+])\+?\(?\d[\d ().-]{6,20}\d(?!\w)")
 
 
 def normalise(text: str) -> str:
-    """NFKC, invisible characters dropped, case folded, whitespace collapsed."""
+    """NFKC, invisible characters dropped, case folded, whitespace collapsed, every
+    script's decimal digits read as ASCII digits."""
     text = unicodedata.normalize("NFKC", text).translate(_INVISIBLE).casefold()
+    if not text.isascii():
+        text = _OTHER_DIGIT.sub(_ascii_digit, text)
     return _SPACE.sub(" ", text).strip()
+
+
+def _ascii_digit(match: re.Match[str]) -> str:
+    return str(unicodedata.decimal(match.group()))
 
 
 def words(normalised: str) -> list[str]:
@@ -94,7 +108,7 @@ def atoms(normalised: str, *, scan_all: bool = False) -> list[Atom]:
         found.append(Atom(EMAIL, m.group(), m.start(), m.end()))
         taken.append(m.span())
     for m in _IBAN.finditer(normalised) if numeric else ():
-        key = m.group().replace(" ", "").upper()
+        key = m.group().translate(_IBAN_SEPARATORS).upper()
         if sum(c.isdigit() for c in key) >= 8:
             found.append(Atom(IBAN, key, m.start(), m.end()))
             taken.append(m.span())
