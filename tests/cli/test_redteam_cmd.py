@@ -52,3 +52,20 @@ def test_a_run_uses_the_policies_of_an_existing_domain(tmp_path: Path) -> None:
 def test_an_unknown_suite_is_refused(tmp_path: Path) -> None:
     out = warrant(tmp_path, "redteam", "agentdojo", "--suite", "nosuch", expect=2)
     assert "nosuch" in out
+
+
+def test_an_output_file_in_a_missing_directory_is_refused_before_the_run(tmp_path: Path) -> None:
+    out = warrant(tmp_path, "redteam", "agentdojo", "--suite", "banking", "--limit", "1",
+                  "--markdown", str(tmp_path / "nodir" / "r.md"), expect=2)
+    assert "cannot write" in out and "nodir" in out
+    assert "pairs" not in out  # refused before replaying anything
+
+
+@needs_agentdojo
+def test_an_output_file_that_cannot_be_written_is_an_error_not_a_traceback(
+        tmp_path: Path) -> None:
+    unwritable = tmp_path / ("x" * 300 + ".json")  # the name is too long for the file system
+    out = warrant(tmp_path, "redteam", "agentdojo", "--suite", "banking", "--limit", "1",
+                  "--warrant", "role", "--order", "user-first", "--json", str(unwritable),
+                  expect=2)
+    assert "cannot write" in out

@@ -176,6 +176,15 @@ def test_report_arithmetic_on_hand_built_results() -> None:
     assert '"attack_success_rate"' in report.render_json()
 
 
+def test_the_report_says_what_the_simulated_human_approves() -> None:
+    results = [_result("banking", "role", "user-first", "i0", utility=True, attacked=False)]
+    report = Report(results=tuple(results), suites=("banking",), modes=("role",),
+                    orders=("user-first",), seconds=1.0, policy_revision="sha256:test")
+    text = " ".join(report.render_markdown().split())
+    assert "approves a held call only when it is exactly one of the user task's" in text
+    assert "counts as blocked only because this human refused it" in text
+
+
 def test_without_agentdojo_the_error_says_what_to_install(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "agentdojo.task_suite.load_suites", None)

@@ -7,6 +7,7 @@ from typing import Any, cast
 
 import click
 
+from warrant.errors import ConfigError
 from warrant.redteam import ORDERS, SUITE_NAMES, Mode, Order, Report, run_agentdojo
 
 from ._common import opened
@@ -62,6 +63,10 @@ def agentdojo(suites: tuple[str, ...], warrant_mode: str, order: str, limit: int
     agent says are reported apart; attacks without ground truth as not covered.
     Needs the `redteam` extra: pip install 'agent-warrant[redteam]'.
     """
+    for path in (json_file, markdown_file):
+        if path is not None and not path.parent.is_dir():
+            # Refuse before the run, not with a traceback after it.
+            raise ConfigError(f"cannot write `{path}`: no directory `{path.parent}`")
     policy_dir = None
     if home is not None:
         with opened(home) as domain:
@@ -81,11 +86,17 @@ def _pick(choice: str, every: tuple[Any, ...]) -> list[Any]:
 def _write(report: Report, json_file: Path | None, markdown_file: Path | None) -> None:
     markdown = report.render_markdown()
     if json_file is not None:
-        json_file.write_text(report.render_json() + "\n", encoding="utf-8")
-        click.echo(f"wrote {json_file}", err=True)
+        _save(json_file, report.render_json() + "\n")
     if markdown_file is not None:
-        markdown_file.write_text(markdown, encoding="utf-8")
-        click.echo(f"wrote {markdown_file}", err=True)
+        _save(markdown_file, markdown)
     else:
         click.echo(markdown, nl=False)
+
+
+def _save(path: Path, text: str) -> None:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot write `{path}`: {exc.strerror}") from exc
+    click.echo(f"wrote {path}", err=True)
 
