@@ -142,6 +142,24 @@ def test_two_keys_redacted_alike_do_not_overwrite_each_other() -> None:
     assert redacted == {"[REDACTED:pii.email]": 1, "[REDACTED:pii.email]~2": 2}
 
 
+@pytest.mark.parametrize(("text", "shown"), [
+    # `&`, `;` and `,` inside a value: the whole value goes (before, the tail stayed).
+    ("password=Tr0ub4dor&3 ok", "password=[REDACTED:secret.credential] ok"),
+    ("pwd=p@ss;w0rd-Secret99", "pwd=[REDACTED:secret.credential]"),
+    ("password=ab&Zx9Qw8Er7Ty6", "password=[REDACTED:secret.credential]"),
+    ("api_key=abc,DEF123456789xyz", "api_key=[REDACTED:secret.credential]"),
+    # ... and where they start the next parameter or end a clause, they stay.
+    ("/login?user=bob&password=hunter22&next=/home",
+     "/login?user=bob&password=[REDACTED:secret.credential]&next=/home"),
+    ("set password=Tr0ub4dor, then log in",
+     "set password=[REDACTED:secret.credential], then log in"),
+    ("password=hunter22; user=bob", "password=[REDACTED:secret.credential]; user=bob"),
+])
+def test_an_unquoted_password_is_taken_whole_up_to_the_next_parameter(text: str,
+                                                                     shown: str) -> None:
+    assert redact_sensitive(text)[0] == shown
+
+
 def test_the_value_of_a_credential_field_is_redacted_whole() -> None:
     redacted, report = redact_sensitive(
         {"password": "correct horse", "api_key": "plainword", "db": {"client_secret": "x9!k"},

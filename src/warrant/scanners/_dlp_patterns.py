@@ -194,7 +194,12 @@ _ASSIGNED_NAME = (r"(?<![A-Za-z0-9])(?:pass(?:word|wd|phrase)?|pwd|secret|client
                 r"|secret[_-]?key|api[_-]?key|apikey|access[_-]?key|private[_-]?key"
                 r"|auth[_-]?token|access[_-]?token|refresh[_-]?token)[\"']?[ \t]{0,4}")
 _CREDENTIAL_NEEDLES = ("pass", "pwd", "secret", "key", "token")
-_VALUE = r"(\"[^\"\n]{1,200}\"|'[^'\n]{1,200}'|[^\s\"',;&<>{}\[\]]{1,200})"
+# An unquoted value ends at whitespace, a quote or a bracket; at `&`, `;` or `,` only when
+# another `name=` follows (the next parameter of a query string or a list), so that
+# `password=Tr0ub4dor&3` is taken whole and `password=abc&next=2` stops at `abc`.
+_BARE = r"[^\s\"',;&<>{}\[\]]"
+_VALUE = (r"(\"[^\"\n]{1,200}\"|'[^'\n]{1,200}'"
+          rf"|{_BARE}(?:{_BARE}|[,;&](?={_BARE})(?![A-Za-z0-9_.\-]{{1,64}}=)){{0,199}})")
 
 #: Most specific first: on spans that overlap, the first detector's kind is kept.
 DETECTORS: tuple[Detector, ...] = (
