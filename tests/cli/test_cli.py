@@ -203,6 +203,9 @@ def test_a_held_call_is_approved_by_a_person_and_then_runs_once(home: Path) -> N
     assert held["effect"] == "needs-approval"
     (pending,) = json.loads(warrant(home, "approvals", "list", "--json"))
     assert pending["tool"] == "transfer" and pending["arguments"] == {"amount": 2500}
+    # The person deciding is told why it waits.
+    listing = warrant(home, "approvals", "list")
+    assert "\n    why: `" in listing and "` permits this with approval\n" in listing
     warrant(home, "approvals", "approve", pending["approval_id"], "--by", "user:alice")
     assert json.loads(warrant(home, *call))["effect"] == "allow"
     assert json.loads(warrant(home, *call, expect=3))["effect"] == "needs-approval"

@@ -152,6 +152,24 @@ def test_a_process_that_missed_earlier_results_holds_sinks_for_a_human(
                restarted.domain.audit.get(decision.audit_seq).record.detail["flow"]["notes"])  # type: ignore[arg-type, index]
 
 
+def test_the_person_deciding_a_held_call_is_told_what_data_flow_noted_and_the_agent_is_not(
+        domain: TrustDomain, mail_agent: AgentKit) -> None:
+    guard = Guard(domain, Pipeline(domain, ledgers=SessionLedgers(
+        domain.store, domain.config, injected_block)))
+    read_inbox, send_email, _ = tools(guard)
+    with guard.session(credential=mail_agent.credential, warrant=mail_agent.warrant,
+                       agent_key=mail_agent.key):
+        read_inbox()  # type: ignore[operator]
+        # An address nobody gave: held, not refused.
+        with pytest.raises(ApprovalRequired) as held:
+            send_email(to="carol@elsewhere.example", body="hi")  # type: ignore[operator]
+    shown_to_agent = " ".join(r.message for r in held.value.decision.reasons)
+    (pending,) = domain.store.approvals.list(pending_only=True, now=0)
+    notes = [r["message"] for r in pending.reasons if r["code"] == "flow.note"]
+    assert notes and any("`$.to`" in note for note in notes)
+    assert "`$.to`" not in shown_to_agent
+
+
 @pytest.mark.claim("flow.fail-closed")
 def test_a_restarted_pep_rebuilds_the_session_and_still_stops_injected_values(
         domain: TrustDomain, mail_agent: AgentKit) -> None:

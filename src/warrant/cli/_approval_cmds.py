@@ -20,9 +20,13 @@ def _default_approver() -> str:
 
 def _line(a: Approval) -> str:
     created = dt.datetime.fromtimestamp(a.created_at, dt.UTC).strftime("%H:%M:%S")
+    # Why it waits (the held rule, and for data-flow holds which argument came from
+    # where): what the person deciding needs; `approval.pending` is this very listing.
+    why = [str(r.get("message", "")) for r in a.reasons if r.get("code") != "approval.pending"]
     return (f"{a.approval_id}  [{a.status}]  {created}  {a.tool}  {a.arguments}\n"
             f"    agent {a.agent_id}, task {a.task_id}"
-            + (f", decided by {a.decided_by}" if a.decided_by else ""))
+            + (f", decided by {a.decided_by}" if a.decided_by else "")
+            + "".join(f"\n    why: {message}" for message in why))
 
 
 @click.group("approvals")

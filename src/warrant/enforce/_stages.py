@@ -289,7 +289,8 @@ class ResolveApproval:
             return None
         held = self._store.approvals.hold(
             **key, arguments=audit_arguments(ctx),
-            reasons=[r.to_json() for r in ctx.reasons], decision_id=ctx.decision_id,
+            reasons=[*(r.to_json() for r in ctx.reasons), *_flow_notes(ctx)],
+            decision_id=ctx.decision_id,
             now=ctx.now, ttl_seconds=self._ttl)
         ctx.reasons.append(Reason(
             "approval.pending",
@@ -315,3 +316,18 @@ class ConsumeBudget:
         if exhausted is not None:
             return ctx.deny("budget.exhausted", exhausted, "budget")
         return None
+
+
+#: Data-flow notes a pending approval carries for the person deciding it.
+_MAX_APPROVAL_NOTES = 5
+
+
+def _flow_notes(ctx: CallContext) -> list[dict[str, str]]:
+    """What the data-flow trace noted (which argument came from where), for the human.
+
+    The agent's answer keeps only the rule's name: a compromised agent is not told
+    which argument gave it away; the approver needs exactly that.
+    """
+    notes = ctx.detail.get("flow", {}).get("notes", ())
+    return [{"code": "flow.note", "message": str(note)[:300], "source": "flow"}
+            for note in list(notes)[:_MAX_APPROVAL_NOTES]]
