@@ -63,7 +63,7 @@ class DomainConfig(BaseModel):
     #: slack), where 0.5 and 0.6 stop every attack and 0.7 or more lets slack's
     #: injected link through. A false positive turns benign values into
     #: `injected` ones (refused by sinks) and holds irreversible calls.
-    flow_injection_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    flow_injection_threshold: float = Field(default=0.5, ge=0.0, le=1.0, allow_inf_nan=False)
     #: What is redacted from tool results before the agent sees them ("secrets":
     #: keys, tokens, passwords; "secrets-and-pii": personal data too). Every
     #: redaction is listed in the outcome's audit record.
@@ -122,6 +122,8 @@ def render_config(config: DomainConfig) -> str:
             text = "true" if value else "false"
         elif isinstance(value, int):
             text = str(value)
+        elif isinstance(value, float):
+            text = repr(value)  # a TOML float ("0.5"), as a person would write it
         else:
             text = _toml_string(str(value))
         lines.append(f"{key} = {text}")
