@@ -14,8 +14,11 @@ stage, in the same run. Cases:
   pipelines run in alternating blocks of 150 calls (20 each) and each row is
   the median of its blocks' p50 (and p99), so drift of the store over the run
   falls on both sides. Both run without the DLP stage (`InspectArguments`),
-  whose cost is reported apart (`decision with flow and DLP`) since it does
-  not depend on the session.
+  which is reported apart (`decision with flow and DLP`) since it does not
+  depend on the session. Every row walks the arguments with DLP once: the
+  decision's audit record never keeps a secret, so without the stage the
+  record's own redaction walks them; the stage's walk is reused for the record,
+  so what it adds is its labels (and can come out at or below zero).
 - `observe`: indexing cost per KB of untrusted output (paid once per result,
   after the tool ran, not on the decision path).
 The injection detector is left out here (`flow_injection_detector = "off"`):
@@ -151,7 +154,8 @@ def main() -> None:
     added = flowed - base
     print(f"\nflow stage adds {added:.1f} µs p50 per decision at 1 MB "
           f"({flowed / base:.2f}x the pipeline without it); target <= 200 µs. "
-          f"DLP on the arguments adds {dlp - flowed:.1f} µs more.")
+          f"The DLP stage adds {dlp - flowed:.1f} µs more (its walk replaces the audit "
+          "record's own, so this is the cost of its labels).")
     write_results("flow", {"rows": dict(rows), "added_p50_us": added,
                            "ratio": flowed / base, "dlp_added_p50_us": dlp - flowed})
 
