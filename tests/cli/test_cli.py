@@ -247,3 +247,24 @@ def test_an_address_the_user_typed_goes_through_and_one_the_user_did_not_waits(
                                expect=3))
     assert other["effect"] == "needs-approval"
     assert any("flow.hold-unverified-destination" in r["message"] for r in other["reasons"])
+
+
+def test_approvals_list_shows_why_a_call_was_held_its_digest_and_expiry(
+        tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    warrant(home, "init", "--domain", "acme.example")
+    warrant(home, "agent", "register", "billing", "--owner", "finance", "--purpose", "pays")
+    warrant(home, "tools", "add", "transfer", "--risk", "money-movement")
+    cred = json.loads(warrant(home, "credential", "issue", "billing", "--json"))["token"]
+    token = json.loads(warrant(home, "mint", "--agent", "billing", "--task", "big payment",
+                               "--tool", "transfer:amount=0..5000", "--json"))["token"]
+    warrant(home, "check", "--warrant", token, "--credential", cred, "--agent-key",
+            str(home / "agents" / "billing.key"), "--tool", "transfer",
+            "--args", '{"amount": 2500}', "--json", expect=3)
+    (pending,) = json.loads(warrant(home, "approvals", "list", "--json"))
+    out = warrant(home, "approvals", "list")
+    # What the help promises (exact call, argument digest, expiry) and why it was held.
+    assert 'transfer  {"amount": 2500}' in out
+    assert f"argument digest {pending['argument_digest']}" in out
+    assert "expires 20" in out
+    assert "why: `baseline.large-payments-need-approval` permits this with approval" in out

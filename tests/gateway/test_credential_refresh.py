@@ -203,3 +203,17 @@ def test_a_gateway_launched_without_a_credential_opens_one_when_it_is_written(
         # From now on it is pinned to that agent.
         world.credential.write_text(tokens.intruder, encoding="utf-8")
         assert now.current() is session
+
+
+def test_a_refusal_without_a_session_does_not_say_a_session_is_kept(
+        world: World, caplog: pytest.LogCaptureFixture) -> None:
+    world.credential.unlink()  # launched without a usable credential: no session at all
+    with TrustDomain.open(world.home) as domain:
+        source = SessionSource(None, guard=Guard(domain), env=world.env(), check_interval_s=0)
+        with caplog.at_level("WARNING", logger="warrant.gateway"):
+            assert source.current() is None
+    (message,) = [r.getMessage() for r in caplog.records
+                  if "refresh refused" in r.getMessage()]
+    assert "session is kept" not in message
+    assert "no session: every call is denied" in message
+    assert "cannot read $WARRANT_CREDENTIAL_FILE" in message

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import sqlite3
 import subprocess
 
@@ -12,6 +13,8 @@ from click.testing import CliRunner
 from tests.gateway._cli import cli_group, command_prefix
 from tests.gateway.conftest import ROOT, World, run
 from warrant.enforce import TrustDomain
+from warrant.gateway import HttpServer
+from warrant.gateway._upstream import Upstream
 from warrant.types import RevocationKind
 
 
@@ -284,3 +287,25 @@ def test_an_agent_that_keeps_getting_denied_is_contained_by_the_gateways_respons
             assert is_error and "revoked" in text
 
     run(body)
+
+
+def test_an_unreachable_http_upstream_says_why_it_is_down() -> None:
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+
+    async def no_tools(upstream: Upstream, tools: object) -> None:
+        raise AssertionError("nothing to list")
+
+    upstream = Upstream("up", HttpServer(url=f"http://127.0.0.1:{port}/mcp"), no_tools,
+                        max_restarts=0)
+
+    async def body() -> None:
+        with anyio.fail_after(30):
+            await upstream.run()
+
+    run(body)
+    assert upstream.error is not None
+    # The cause, not the transport's "unhandled errors in a TaskGroup".
+    assert "TaskGroup" not in upstream.error, upstream.error
+    assert upstream.error.startswith("ConnectError: "), upstream.error

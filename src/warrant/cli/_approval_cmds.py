@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
+import json
 import time
 from pathlib import Path
 
@@ -18,14 +19,21 @@ def _default_approver() -> str:
     return f"user:{getpass.getuser()}"
 
 
+def _utc(at: float) -> str:
+    return dt.datetime.fromtimestamp(at, dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
 def _line(a: Approval) -> str:
-    created = dt.datetime.fromtimestamp(a.created_at, dt.UTC).strftime("%H:%M:%S")
-    # Why it waits (the held rule, and for data-flow holds which argument came from
-    # where): what the person deciding needs; `approval.pending` is this very listing.
+    # What the person deciding needs to judge the exact call: its arguments as JSON,
+    # the argument digest it is bound to, until when it can be approved, and why it
+    # waits (the held rule and, for data-flow holds, which argument came from where;
+    # `approval.pending` is this very listing).
     why = [str(r.get("message", "")) for r in a.reasons if r.get("code") != "approval.pending"]
-    return (f"{a.approval_id}  [{a.status}]  {created}  {a.tool}  {a.arguments}\n"
+    return (f"{a.approval_id}  [{a.status}]  {_utc(a.created_at)}  {a.tool}  "
+            f"{json.dumps(a.arguments, sort_keys=True, ensure_ascii=False)}\n"
             f"    agent {a.agent_id}, task {a.task_id}"
-            + (f", decided by {a.decided_by}" if a.decided_by else "")
+            + (f", decided by {a.decided_by}" if a.decided_by else "") + "\n"
+            f"    argument digest {a.argument_digest}, expires {_utc(a.expires_at)}"
             + "".join(f"\n    why: {message}" for message in why))
 
 

@@ -173,8 +173,11 @@ class SessionSource:
         self._guard.domain.record_admin("session.refresh-refused", {
             "detail": detail, "agent": self.agent, "pep": "gateway",
             "kept": self._session.credential.credential_id if self._session else None})
-        log.warning("gateway session refresh refused (the current session is kept): %s",
-                    detail)
+        # Without a session there is nothing to keep: every call is denied until
+        # usable material is written (saying "kept" would send the operator astray).
+        kept = ("the current session is kept" if self._session is not None
+                else "no session: every call is denied until valid files are written")
+        log.warning("gateway session refresh refused (%s): %s", kept, detail)
 
     def _due(self) -> bool:
         """True while the content must be compared: no session, or its end is near."""

@@ -195,7 +195,7 @@ class Upstream:
         except Exception as exc:  # any failure marks this upstream down
             egress = self._sandboxed.egress if self._sandboxed is not None else None
             self.error = (egress.error if egress is not None and egress.error
-                          else f"{type(exc).__name__}: {exc}")[:800]
+                          else _describe(exc))[:800]
             log.warning("upstream %s is down: %s", self.name, self.error)
             log.debug("upstream %s failure", self.name, exc_info=True)
         finally:
@@ -353,6 +353,17 @@ def _warm_output_validation() -> None:
             log.debug("could not import jsonschema ahead of the first call", exc_info=True)
 
     threading.Thread(target=load, name="warrant-warm-jsonschema", daemon=True).start()
+
+
+def _describe(exc: BaseException) -> str:
+    """`Type: message` of a failure, from inside exception groups: a transport's task
+    group says only "unhandled errors in a TaskGroup", its cause (a refused
+    connection, a bad URL) is the one exception inside."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    if isinstance(exc, BaseExceptionGroup):
+        return "; ".join(_describe(inner) for inner in exc.exceptions)
+    return f"{type(exc).__name__}: {exc}"
 
 
 async def _relay(source: Any, sink: Any, ended: anyio.Event) -> None:
