@@ -106,15 +106,21 @@ def test_a_canary_token_suspends_the_agent_before_its_next_call(
     assert not pipeline.decide(agent.request("read_file", warrant=fresh, path="a")).allowed
 
 
-def test_a_quarantined_tool_opens_a_high_incident(
+def test_a_quarantined_tool_opens_a_high_incident_that_says_what_to_do_about_the_tool(
         domain: TrustDomain, engine: ResponseEngine, watch: Watch) -> None:
-    domain.record_admin("tool.quarantined", {"tool": "files/read", "by": "gateway",
-                                             "reason": "description changed after approval"})
+    # As the gateway's catalogue writes it (findings and digests included).
+    domain.record_admin("tool.quarantined", {
+        "tool": "files/read", "reason": "description changed after approval",
+        "pinned_digest": "ab" * 32, "seen_digest": "cd" * 32,
+        "findings": [{"code": "poisoning.hidden-instructions", "message": "m"}]})
     incident_id, _detail = watch.wait("alert", lambda i, d: d["detection"]
                                      == "response.tool-quarantined")
+    watch.wait("triaged", lambda i, d: i == incident_id)
     incident = engine.incidents.get(incident_id)
     assert incident is not None and incident.severity == "high"
-    assert "files/read" in incident.title
+    assert "tool.quarantined: tool=files/read, reason=description changed" in incident.title
+    assert "findings: 1" in incident.title and "mappingproxy" not in incident.title
+    assert "warrant tools show" in incident.disposition["suggested_next_step"]
 
 
 def test_a_sandbox_violation_opens_an_incident_and_revokes_the_task(

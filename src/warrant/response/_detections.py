@@ -97,7 +97,7 @@ def admin_action(action: str, detection_id: str, severity: Severity,
         detail = dict(record.detail or {})
         agent = detail.get("agent") if isinstance(detail.get("agent"), str) else None
         task = detail.get("task_id") if isinstance(detail.get("task_id"), str) else None
-        what = ", ".join(f"{k}={str(v)[:80]}" for k, v in sorted(detail.items())[:6])
+        what = _summary(detail)
         extra = {"namespace": detail["namespace"]} if isinstance(detail.get("namespace"),
                                                                  str) else {}
         return _alerts(detection.alert(event, f"{action}: {what}", agent=agent, task_id=task,
@@ -106,6 +106,24 @@ def admin_action(action: str, detection_id: str, severity: Severity,
     detection = Detection(detection_id, severity, description, detect, inline=True,
                           kinds=ADMIN, actions=frozenset({action}))
     return detection
+
+
+#: Detail fields an admin alert's summary names first (what it is about, then why).
+_LEADING = ("tool", "server", "namespace", "agent", "reason", "by")
+
+
+def _summary(detail: Mapping[str, Any]) -> str:
+    """`key=value` of an admin record's scalar fields, the subject first; a list or
+    mapping (findings, a diff) shows as its size: the title is one readable line."""
+    keys = [k for k in _LEADING if k in detail] + sorted(k for k in detail if k not in _LEADING)
+    parts = []
+    for key in keys[:6]:
+        value = detail[key]
+        if isinstance(value, str | int | float | bool) or value is None:
+            parts.append(f"{key}={str(value)[:80]}")
+        elif isinstance(value, Mapping | list | tuple):
+            parts.append(f"{key}: {len(value)}")
+    return ", ".join(parts)
 
 
 def tool_quarantined() -> Detection:

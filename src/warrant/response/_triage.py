@@ -104,6 +104,10 @@ def gather_evidence(domain: ResponseDomain, seqs: Iterable[int],
             "warrant": {"task_id": task_id, "tools": tasks.tools_of(task_id)}}
 
 
+#: Detections whose subject is a tool the catalogue has quarantined, not an agent.
+_TOOL_DETECTIONS = frozenset({"response.tool-quarantined"})
+
+
 def draft_disposition(incident: Incident, tasks: TaskBook,
                       pending: Iterable[str]) -> dict[str, Any]:
     """What happened, how far it could reach, and the suggested next step."""
@@ -111,7 +115,12 @@ def draft_disposition(incident: Incident, tasks: TaskBook,
     actions = [t["detail"] for t in incident.timeline if t["kind"] == "action"]
     pending = sorted(set(pending))
     open_tasks = tasks.open_tasks(incident.agent)
-    if incident.contained_at is None and incident.severity in ("high", "critical"):
+    tools_only = incident.agent is None and set(incident.detections) <= _TOOL_DETECTIONS
+    if tools_only:  # the catalogue already contained it: no agent to revoke or suspend
+        next_step = ("the tool is quarantined (calls are denied): compare its definitions "
+                     "with `warrant tools show`, then `warrant tools approve` the new one "
+                     "or keep it quarantined")
+    elif incident.contained_at is None and incident.severity in ("high", "critical"):
         next_step = "contain now: revoke the task or suspend the agent (nothing was revoked)"
     elif pending:
         next_step = f"decide the steps waiting for approval: {', '.join(pending)}"
