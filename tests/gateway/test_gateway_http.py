@@ -345,6 +345,24 @@ def test_malformed_headers_get_a_clear_401(world: World) -> None:
     assert len(rejected) == len(cases)
 
 
+def test_an_event_stream_is_refused_at_once_not_held_open(world: World) -> None:
+    # Stateless: no session could ever send on it, and each one held open would tie up
+    # a connection for nothing (anonymous callers included).
+    with http_gateway(world) as gateway:
+        for headers in ({}, Tokens.of(world).headers(b"")):
+            response = httpx2.get(gateway.url, headers={
+                "Accept": "text/event-stream", **headers}, timeout=SESSION_TIMEOUT_S)
+            assert response.status_code == 405
+            assert response.headers["allow"] == "POST"
+            assert "send MCP requests by POST" in response.json()["error_description"]
+        # ... and MCP over POST is served as before.
+        async def listed() -> None:
+            async with gateway.client(WarrantAuth(Tokens.of(world))) as gw:
+                assert "time__get_current_time" in await gw.tool_names()
+
+        run(listed)
+
+
 def test_an_oversized_request_body_is_refused_with_413(world: World) -> None:
     tokens = Tokens.of(world)
     message = call_message("time__get_current_time", timezone="Europe/Paris",

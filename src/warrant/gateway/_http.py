@@ -247,6 +247,15 @@ class GatewayHttpApp:
             await _json(send, 404, {"error": "not_found",
                                     "error_description": f"MCP is served at `{MCP_PATH}`"})
             return
+        if scope["method"] == "GET":
+            # Stateless: no session, so nothing could ever be sent on an event stream,
+            # and an idle stream held open per request is a free way to tie up the
+            # gateway. MCP's streamable HTTP lets a server answer 405 instead.
+            await _json(send, 405, {"error": "method_not_allowed", "error_description":
+                                    "this gateway is stateless and opens no event stream; "
+                                    "send MCP requests by POST"},
+                        extra=[(b"allow", b"POST")])
+            return
         try:
             presented = parse_presented(scope["headers"])
         except MalformedHeadersError as exc:
