@@ -217,3 +217,21 @@ def test_a_refusal_without_a_session_does_not_say_a_session_is_kept(
     assert "session is kept" not in message
     assert "no session: every call is denied" in message
     assert "cannot read $WARRANT_CREDENTIAL_FILE" in message
+
+
+@pytest.mark.parametrize("written", ["not a warrant", "another agent's"])
+def test_an_unusable_launch_warrant_is_reported_to_the_operator_at_once(
+        world: World, caplog: pytest.LogCaptureFixture, written: str) -> None:
+    with TrustDomain.open(world.home) as domain:
+        if written == "another agent's":
+            domain.register_agent("other", owner="ops", purpose="something else")
+            _, token = domain.mint(agent="other", task="theirs",
+                                   tools=[warrants.parse_tool_spec("time/get_current_time")])
+            world.warrant.write_text(token)
+        else:
+            world.warrant.write_text(written)
+        with caplog.at_level("WARNING", logger="warrant.gateway"):
+            source = SessionSource.open(Guard(domain), world.env())
+    (message,) = [r.getMessage() for r in caplog.records if "warrant refused" in r.getMessage()]
+    assert "every call is denied" in message
+    assert source.current() is not None  # the session stands; its calls are denied

@@ -16,6 +16,7 @@ closed, no oracle; the specific cause goes to the audit log).
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 from collections.abc import Mapping
@@ -23,9 +24,9 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from warrant import identity
+from warrant import identity, warrants
 from warrant.enforce import Guard, GuardSession
-from warrant.errors import InvalidCredential, WarrantError
+from warrant.errors import InvalidCredential, InvalidWarrant, WarrantError
 
 log = logging.getLogger("warrant.gateway")
 
@@ -86,7 +87,26 @@ def open_session(guard: Guard, env: Mapping[str, str] | None = None) -> GuardSes
         log.warning("gateway session refused: %s", exc.detail)
         return None
     try:
-        return GuardSession(guard, credential=credential, warrant=warrant, agent_key=key)
+        session = GuardSession(guard, credential=credential, warrant=warrant, agent_key=key)
     except InvalidCredential as exc:  # GuardSession has audited the cause
         log.warning("gateway session refused: %s", exc.detail)
         return None
+    _warn_if_unusable(guard, session)
+    return session
+
+
+def _warn_if_unusable(guard: Guard, session: GuardSession) -> None:
+    """Tell the operator now if the launch warrant cannot be used (each call is denied
+    and audited anyway; without this the only sign is an empty tool list)."""
+    domain = guard.domain
+    try:
+        token = warrants.verify_warrant(session.warrant, domain.public_key,
+                                        domain=domain.domain, now=dt.datetime.now(dt.UTC))
+    except InvalidWarrant as exc:
+        log.warning("gateway warrant refused: %s (every call is denied until a valid "
+                    "warrant file is written)", exc.detail or exc.message)
+        return
+    if token.holder != session.credential.agent_id:
+        log.warning("gateway warrant refused: it is held by %s, not by %s, the agent of the "
+                    "credential (every call is denied)", token.holder,
+                    session.credential.agent_id)
