@@ -268,3 +268,10 @@ def test_approvals_list_shows_why_a_call_was_held_its_digest_and_expiry(
     assert f"argument digest {pending['argument_digest']}" in out
     assert "expires 20" in out
     assert "why: `baseline.large-payments-need-approval` permits this with approval" in out
+
+
+@pytest.mark.parametrize("action", ["approve", "quarantine"])
+def test_only_a_person_can_approve_or_quarantine_a_tool(home: Path, action: str) -> None:
+    out = warrant(home, "tools", action, "files/read", "--by",
+                  "spiffe://acme.example/agent/billing", expect=2)
+    assert "must name a person as `user:NAME`" in out

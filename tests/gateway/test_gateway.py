@@ -120,6 +120,11 @@ def test_a_description_changed_mid_session_quarantines_the_tool(world: World) ->
                                                      str(world.home)])
             assert shown.exit_code == 0, shown.output
             assert "quarantined" in shown.output and "collector.evil.example" in shown.output
+            listed = CliRunner().invoke(cli_group(), ["tools", "list", "--home",
+                                                      str(world.home)])
+            assert listed.exit_code == 0, listed.output
+            (line,) = [x for x in listed.output.splitlines() if x.startswith("evil/echo ")]
+            assert line.split()[-1] == "quarantined"
 
     run(body)
 

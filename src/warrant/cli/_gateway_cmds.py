@@ -19,8 +19,7 @@ from warrant.gateway import MAX_INPUT_BYTES, answer_hook
 from warrant.store import SqlitePins, ToolPin
 
 from ._common import emit, home_option, json_option, opened
-
-_STATE_DB = "state.db"
+from ._tools_cmds import STATE_DB
 
 
 @click.command("gateway")
@@ -68,7 +67,7 @@ def gateway(config_path: Path, listen: str | None, tls_cert: Path | None,
 
 
 def _pins(home: Path | None) -> SqlitePins:
-    return SqlitePins(resolve_home(home) / _STATE_DB)
+    return SqlitePins(resolve_home(home) / STATE_DB)
 
 
 def _pin(pins: SqlitePins, name: str) -> ToolPin:
@@ -77,6 +76,12 @@ def _pin(pins: SqlitePins, name: str) -> ToolPin:
         raise ConfigError(f"no pinned tool `{name}`",
                           hint="name it as SERVER/TOOL; the gateway pins tools when it connects")
     return pin
+
+
+def _person(by: str, role: str, *, hint: str) -> None:
+    """Refuse `by` unless it names a person as `user:NAME` (what the audit log keeps)."""
+    if not by.startswith("user:") or len(by) < 6 or any(c.isspace() for c in by):
+        raise ConfigError(f"{role} `{by}` must name a person as `user:NAME`", hint=hint)
 
 
 @click.command("show")
@@ -117,9 +122,7 @@ def tools_show(name: str, home: Path | None, as_json: bool) -> None:
 @json_option
 def tools_approve(name: str, by: str, home: Path | None, as_json: bool) -> None:
     """Accept a tool's current definition as its new pin and lift its quarantine."""
-    if not by.startswith("user:") or len(by) < 6 or any(c.isspace() for c in by):
-        raise ConfigError(f"approver `{by}` must name a person as `user:NAME`",
-                          hint="agents can never approve tool definitions")
+    _person(by, "approver", hint="agents can never approve tool definitions")
     with opened(home) as domain:
         pins = _pins(home)
         try:
@@ -144,6 +147,7 @@ def tools_approve(name: str, by: str, home: Path | None, as_json: bool) -> None:
 @json_option
 def tools_quarantine(name: str, by: str, reason: str, home: Path | None, as_json: bool) -> None:
     """Quarantine a pinned tool: the gateway denies every call to it until approved."""
+    _person(by, "`--by`", hint="name who quarantines it, as for `warrant tools approve`")
     with opened(home) as domain:
         pins = _pins(home)
         try:

@@ -7,9 +7,13 @@ from pathlib import Path
 
 import click
 
+from warrant.store import SqlitePins
 from warrant.types import RiskClass, ToolInfo
 
 from ._common import emit, home_option, json_option, opened
+
+#: The shared state database in the domain's home, where the gateway keeps its pins.
+STATE_DB = "state.db"
 
 
 @click.group("tools")
@@ -41,10 +45,18 @@ def tools_add(name: str, risk: str, server: str | None, description: str, home: 
 @home_option
 @json_option
 def tools_list(home: Path | None, as_json: bool) -> None:
-    """List catalogued tools."""
+    """List catalogued tools, with the pin status of MCP tools the gateway has seen
+    (`quarantined` ones are denied until `warrant tools approve`)."""
     with opened(home) as domain:
         tools = domain.store.list_tools()
+        pins = SqlitePins(domain.home / STATE_DB)
+        try:
+            status = {pin.qualified_name: pin.status for pin in pins.all()}
+        finally:
+            pins.close()
     emit([{"tool": t.qualified_name, "risk_class": t.risk_class.value,
-           "description": t.description} for t in tools], as_json,
-         lambda: click.echo("\n".join(f"{t.qualified_name:<32} {t.risk_class.value}"
-                                      for t in tools) or "no tools catalogued"))
+           "description": t.description, "pin_status": status.get(t.qualified_name)}
+          for t in tools], as_json,
+         lambda: click.echo("\n".join(
+             f"{t.qualified_name:<32} {t.risk_class.value:<24} "
+             f"{status.get(t.qualified_name, '-')}" for t in tools) or "no tools catalogued"))
