@@ -38,7 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Iterator
 from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,9 +54,9 @@ from mcp.client.streamable_http import streamable_http_client
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _timing import table, write_results
 
-from warrant import identity, warrants
+from warrant import warrants
 from warrant.enforce import TrustDomain
-from warrant.gateway._http import request_headers
+from warrant.gateway import WarrantHttpAuth
 
 ROOT = Path(__file__).resolve().parent.parent
 TIME_SERVER = [sys.executable, "-m", "mcp_server_time", "--local-timezone", "UTC"]
@@ -218,23 +218,6 @@ def passthrough_params() -> StdioServerParameters:
         args=[str(ROOT / "bench" / "_passthrough.py"), "--", *TIME_SERVER])
 
 
-class WarrantAuth(httpx2.Auth):
-    """What a Warrant HTTP client sends: tokens on every request, a fresh proof per call."""
-
-    requires_request_body = True
-
-    def __init__(self, domain: BenchDomain):
-        self.credential = domain.credential.read_text()
-        self.warrant = domain.warrant.read_text()
-        self.key = identity.read_private_key(domain.key)
-
-    def auth_flow(
-            self, request: httpx2.Request) -> Generator[httpx2.Request, httpx2.Response, None]:
-        request.headers.update(request_headers(request.content, credential=self.credential,
-                                               warrant=self.warrant, agent_key=self.key))
-        yield request
-
-
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -325,7 +308,7 @@ async def main(n: int) -> dict[str, Any]:
                        env=domain.env(with_tokens=False), cwd=str(ROOT)):
             rows["gateway HTTP (audit normal)"] = await timed_http_calls(
                 f"http://127.0.0.1:{port}/mcp", "time__get_current_time", n, warmup,
-                auth=WarrantAuth(domain))
+                auth=WarrantHttpAuth.from_files(domain.credential, domain.warrant, domain.key))
     base = rows["direct"]
     added = {name: {"p50_us": r["p50_us"] - base["p50_us"], "p99_us": r["p99_us"] - base["p99_us"]}
              for name, r in rows.items() if name != "direct"}

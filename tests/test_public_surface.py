@@ -29,7 +29,7 @@ SURFACES = {
         "GatewayConfig", "HttpServer", "Limits", "StdioServer",
         "ToolDefinition", "exposed_name", "load_gateway_config", "parse_gateway_config",
         "run_gateway", "run_hook", "split_exposed_name", "guard_langchain_tool",
-        "guard_openai_tool",
+        "guard_openai_tool", "WarrantHttpAuth", "request_headers",
     },
     "warrant.identity": {
         "CLOCK_SKEW_SECONDS", "DEFAULT_TTL_SECONDS", "ENVELOPE_TYPE", "MAX_ENVELOPE_TTL_SECONDS",
@@ -98,7 +98,7 @@ SURFACES = {
     "warrant.scanners": {"MAX_DESCRIPTION_CHARS", "DlpReport", "Finding", "InjectionDetector",
                          "InjectionVerdict", "SensitiveFinding", "Severity", "detect_injection",
                          "redact_sensitive", "risk_class_from_annotations", "scan_sensitive",
-                         "scan_tool_definition"},
+                         "scan_tool_definition", "inspect_sensitive", "finding_fingerprint"},
     "warrant.store": {"TOTAL", "Approval", "ApprovalStore", "Incident", "SqliteAuditBackend",
                       "SqliteIncidents", "SqlitePins", "SqliteStore", "StateStore", "ToolPin"},
 }

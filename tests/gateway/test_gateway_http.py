@@ -38,6 +38,7 @@ from tests.gateway.conftest import ROOT, SESSION_TIMEOUT_S, World, run, write_co
 from warrant import identity, warrants
 from warrant.audit import AuditRecord
 from warrant.enforce import TrustDomain
+from warrant.gateway import WarrantHttpAuth
 from warrant.gateway._http import (
     PROOF_HEADER,
     WARRANT_HEADER,
@@ -210,8 +211,11 @@ def credential_detail(record: AuditRecord) -> str:
 
 @pytest.mark.claim("gateway.enforces-pipeline")
 def test_an_allowed_call_over_http_reaches_the_real_time_server(world: World) -> None:
+    # What a user's client does: the public helper, from the token and key files.
+    auth = WarrantHttpAuth.from_files(world.credential, world.warrant, world.key)
+
     async def body(gateway: RunningGateway) -> None:
-        async with gateway.client(WarrantAuth(Tokens.of(world))) as gw:
+        async with gateway.client(auth) as gw:
             for city in ("Paris", "Rome"):  # a fresh proof for each call
                 is_error, text = await gw.call("time__get_current_time",
                                                timezone=f"Europe/{city}")

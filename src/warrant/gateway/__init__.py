@@ -5,6 +5,8 @@ pins and scans their tools, and serves them to one MCP client over stdio under
 `SERVER__TOOL` names. Every call goes through the one enforcement pipeline.
 `guard_openai_tool` / `guard_langchain_tool` put an OpenAI Agents SDK or
 LangChain tool behind the same pipeline in one line (the `Guard` PEP).
+`WarrantHttpAuth` (or `request_headers`) is what an MCP client of the HTTP
+gateway (`--listen`) sends: tokens, and a proof of possession per call.
 
 Names are loaded on first use: `warrant hook claude-code` runs once per tool
 use of a coding agent and needs only `_claude_code`, not the MCP SDK's server
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
         answer_hook,
         run_hook,
     )
+    from ._client import WarrantHttpAuth
     from ._config import (
         GatewayConfig,
         HttpServer,
@@ -34,6 +37,7 @@ if TYPE_CHECKING:
         load_gateway_config,
         parse_gateway_config,
     )
+    from ._http import request_headers
     from ._run import run_gateway
     from ._server import Gateway
 
@@ -48,6 +52,7 @@ _WHERE: dict[str, str] = {
     "StdioServer": "_config", "load_gateway_config": "_config",
     "parse_gateway_config": "_config",
     "run_gateway": "_run",
+    "WarrantHttpAuth": "_client", "request_headers": "_http",
     "Gateway": "_server",
 }
 
@@ -62,12 +67,14 @@ __all__ = [
     "Limits",
     "StdioServer",
     "ToolDefinition",
+    "WarrantHttpAuth",
     "answer_hook",
     "exposed_name",
     "guard_langchain_tool",
     "guard_openai_tool",
     "load_gateway_config",
     "parse_gateway_config",
+    "request_headers",
     "run_gateway",
     "run_hook",
     "split_exposed_name",
