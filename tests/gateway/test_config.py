@@ -40,9 +40,12 @@ call_timeout_s = 5
 @pytest.mark.parametrize(("raw", "expected"), [
     ({"servers": {}}, "`servers`"),
     ({"servers": {"a_b": {"command": ["x"]}}}, "server name `a_b`"),
-    ({"servers": {"t": {"command": ["x"]}}, "limitz": {}}, "`limitz` Extra inputs"),
+    ({"servers": {"t": {"command": ["x"]}}, "limitz": {}}, "`limitz` is not a known key"),
+    # As written in the file: no transport tag in the path, pydantic's words replaced.
+    ({"servers": {"t": {"comand": ["x"], "command": ["x"]}}}, "`servers.t.comand` is not a"),
+    ({"servers": {"t": {"command": "python -m x"}}}, "`servers.t.command` must be a list"),
     ({"servers": {"t": {"command": ["x"], "url": "http://x"}}}, "exactly one of"),
-    ({"servers": {"t": {"command": []}}}, "`servers.t.stdio.command`"),
+    ({"servers": {"t": {"command": []}}}, "`servers.t.command`"),
     ({"servers": {"t": {"url": "ftp://x"}}}, "http:// or https://"),
     ({"servers": {"t": {"command": ["x"]}}, "risk": {"nope": "write"}}, "SERVER/TOOL"),
     ({"servers": {"t": {"command": ["x"]}}, "risk": {"t/x": "lethal"}}, "`risk.t/x`"),

@@ -267,7 +267,7 @@ def test_a_malformed_config_is_a_clear_error_with_exit_status_2(world: World) ->
                           timeout=30, stdin=subprocess.DEVNULL, check=False)
     assert done.returncode == 2, done.stderr
     assert done.stderr.startswith("error: gateway config"), done.stderr
-    assert "`limitz` Extra inputs are not permitted" in done.stderr
+    assert "`limitz` is not a known key" in done.stderr
     assert "Traceback" not in done.stderr
 
 

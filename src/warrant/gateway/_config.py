@@ -34,7 +34,7 @@ import json
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -191,10 +191,26 @@ def parse_gateway_config(raw: object, *, source: str = "gateway config") -> Gate
     try:
         return GatewayConfig.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"`{'.'.join(str(p) for p in e['loc']) or '(top level)'}` {e['msg']}"
-            for e in exc.errors())
+        problems = "; ".join(_problem(e) for e in exc.errors())
         raise ConfigError(f"{source} is invalid: {problems}") from exc
+
+
+#: Pydantic's wording for what a person wrote, in the config's own terms.
+_MESSAGES = {
+    "extra_forbidden": "is not a known key (check its spelling)",
+    "tuple_type": "must be a list, e.g. [\"python\", \"-m\", \"server\"]",
+    "list_type": "must be a list",
+}
+
+
+def _problem(error: Any) -> str:
+    """`where` what, as the person wrote the file: the transport tag pydantic adds to a
+    server's path (`servers.time.stdio.comand`) is not in the file, so it goes."""
+    loc = [str(p) for p in error["loc"]]
+    if len(loc) >= 3 and loc[0] == "servers" and loc[2] in ("stdio", "http"):
+        del loc[2]
+    message = _MESSAGES.get(error["type"], str(error["msg"]).removeprefix("Value error, "))
+    return f"`{'.'.join(loc) or '(top level)'}` {message}"
 
 
 def load_gateway_config(path: Path) -> GatewayConfig:
