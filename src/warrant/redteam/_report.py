@@ -200,7 +200,8 @@ def _markdown(report: Report) -> Iterable[str]:
            "own checks (`security()` True = the attack succeeded).")
     yield ""
     yield ("| suite | mode | order | attack success | utility under attack "
-           "| utility without attack | benign tasks needing approval (by a data-flow rule) "
+           "| utility without attack "
+           "| benign tasks needing approval (flow: of them, by a data-flow rule) "
            "| output-only | not covered / check errors |")
     yield "|---|---|---|---|---|---|---|---|---|"
     for row in report.rows():

@@ -214,7 +214,8 @@ def run_suite(suite_name: str, harness: Harness, *, modes: Sequence[Mode] = MODE
     for user_id, user_task in users:
         alone = _pair(suite, user_id, user_task, None, None, {})
         results.extend(_run(alone, harness, mode, None) for mode in modes)
-    say(f"{suite.name}: {len(users)} user tasks alone done; {len(pairs)} pairs to go")
+    say(f"{suite.name}: {len(users)} user task{'' if len(users) == 1 else 's'} alone done; "
+        f"{len(pairs)} pairs to go")
     started = time.perf_counter()
     for n, ((user_id, user_task), (injection_id, attack)) in enumerate(pairs, 1):
         pair = _pair(suite, user_id, user_task, injection_id, attack,
