@@ -13,11 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import uvicorn
 from hypothesis import given
 from hypothesis import strategies as st
 
 from warrant.enforce import TrustDomain
-from warrant.gateway._http import certificate_mismatch, credential_subject
+from warrant.errors import ConfigError
+from warrant.gateway._http import Listen, _tls, certificate_mismatch, credential_subject
 from warrant.gateway._mtls import STATE_KEY, ClientCertificate, read_client_certificate
 from warrant.gateway._ratelimit import (
     MAX_REASONS,
@@ -187,3 +189,12 @@ def test_reading_a_certificate_fails_closed_and_never_raises(tmp_path: Path) -> 
     assert plain == ClientCertificate(error="the connection is not TLS")
     broken = read_client_certificate(BrokenTransport(fails=True), ca, "acme.example")
     assert broken == ClientCertificate(error="client certificate unreadable: RuntimeError")
+
+
+def test_tls_material_that_cannot_be_loaded_is_named_in_the_error(tmp_path: Path) -> None:
+    cert, key = tmp_path / "gw.crt", tmp_path / "gw.key"  # neither exists
+    listen = Listen.parse("127.0.0.1:8443", tls_cert=cert, tls_key=key)
+    config = uvicorn.Config(app="not.loaded:app", ssl_certfile=cert, ssl_keyfile=key)
+    with pytest.raises(ConfigError) as caught:
+        _tls(config, listen, b"")
+    assert str(cert) in caught.value.message and str(key) in caught.value.message

@@ -355,7 +355,8 @@ def _tls(config: uvicorn.Config, listen: Listen, ca_pem: bytes) -> None:
     try:
         config.load()
     except (OSError, ssl.SSLError) as exc:
-        raise ConfigError(f"cannot load the TLS certificate or key: {exc}") from exc
+        raise ConfigError(f"cannot load the TLS certificate `{listen.tls_cert}` or its key "
+                          f"`{listen.tls_key}`: {exc}") from exc
     if listen.mtls:
         assert config.ssl is not None  # loaded above: listen.tls
         config.ssl.verify_mode = ssl.CERT_REQUIRED
