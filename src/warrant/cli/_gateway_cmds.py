@@ -108,6 +108,9 @@ def tools_show(name: str, home: Path | None, as_json: bool) -> None:
             click.echo(f"seen now:    sha256:{pin.seen_digest}  (differs from the pin)")
             click.echo(f"  pinned description: {pin.pinned_definition.get('description')!r}")
             click.echo(f"  new description:    {pin.seen_definition.get('description')!r}")
+        elif pin.quarantined:
+            click.echo("seen now:    the pinned definition again; the one that was quarantined "
+                       "is in the audit log (`tool.quarantined` record)")
         for finding in pin.findings:
             click.echo(f"finding:     [{finding.get('severity')}] {finding.get('code')}: "
                        f"{finding.get('message')} at {finding.get('location') or '-'}")

@@ -24,6 +24,7 @@ the tool until a person runs `warrant tools approve`.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
@@ -146,9 +147,12 @@ class Catalogue:
                     description=definition.description), now)
         if newly_quarantined:
             log.warning("tool %s quarantined: %s", qualified, pin.reason)
+            # The definition that caused it goes on record: the pin keeps only the last
+            # one seen, so a server that reverts would otherwise erase the evidence.
             self._domain.record_admin("tool.quarantined", {
                 "tool": qualified, "reason": pin.reason, "pinned_digest": pin.pinned_digest,
-                "seen_digest": pin.seen_digest, "findings": pin.findings})
+                "seen_digest": pin.seen_digest, "findings": pin.findings,
+                "seen_definition": _bounded(definition.to_json())})
         return pin
 
     def register_pseudo_tools(self, servers: Iterable[str]) -> None:
@@ -188,3 +192,16 @@ class Catalogue:
             return (f"tool `{qualified_name}` is quarantined ({reason}); a person must review "
                     f"it and run `warrant tools approve {qualified_name} --by user:NAME`")
         return None
+
+
+#: How much of a quarantined definition the audit record keeps (its JSON, in characters).
+MAX_EVIDENCE_CHARS = 16_000
+
+
+def _bounded(definition: dict[str, Any]) -> dict[str, Any]:
+    """`definition`, or its JSON cut to `MAX_EVIDENCE_CHARS` when larger (the digest
+    recorded beside it names the whole)."""
+    text = json.dumps(definition, sort_keys=True, ensure_ascii=False)
+    if len(text) <= MAX_EVIDENCE_CHARS:
+        return definition
+    return {"truncated_json": text[:MAX_EVIDENCE_CHARS], "json_chars": len(text)}
