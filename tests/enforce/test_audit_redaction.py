@@ -8,7 +8,7 @@ from tests.conftest import AgentKit, make_agent
 from warrant.audit import AuditRecord
 from warrant.enforce import Pipeline, TrustDomain
 from warrant.enforce._inspect import InspectArguments
-from warrant.types import Decision, Effect
+from warrant.types import Decision, Effect, ToolCall
 
 AWS_KEY = "AKIAIOSFODNN7EXAMPLQ"
 GITHUB_TOKEN = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
@@ -80,3 +80,21 @@ def test_a_held_call_keeps_no_secret_in_the_approval_queue(domain: TrustDomain) 
     (pending,) = domain.store.approvals.list(pending_only=True, now=0)
     assert AWS_KEY not in repr(pending)
     assert pending.arguments["memo"] == "ref [REDACTED:secret.aws-access-key]"
+
+
+@pytest.mark.claim("audit.no-secrets")
+def test_data_flow_notes_quoting_a_secret_keep_it_out_of_the_log_and_the_queue(
+        domain: TrustDomain) -> None:
+    # The flow stage quotes the URL it could not trace back to the user or a record;
+    # the note must not carry the token inside it (nor one used as an argument key).
+    payer = make_agent(domain, "payer", tools=("transfer:amount=0..5000",), total_budget=None)
+    decision = Pipeline(domain).decide(payer.request_call(ToolCall(tool="transfer", arguments={
+        "amount": 2500, "memo": f"https://hooks.example.net/p?token={GITHUB_TOKEN}",
+        "meta": {GITHUB_TOKEN: 1}, AWS_KEY: "x"})))  # a secret as an argument's name too
+    record = record_of(domain, decision)
+    assert record.detail is not None and record.detail["flow"]["notes"]  # the notes are kept
+    text = record.to_bytes().decode()
+    for secret in (GITHUB_TOKEN, AWS_KEY):  # notes quote URLs lowercased
+        assert secret.lower() not in text.lower()
+        for pending in domain.store.approvals.list(pending_only=True, now=0):
+            assert secret.lower() not in repr(pending).lower()

@@ -35,6 +35,9 @@ from warrant.types import Effect, canonical_json
 
 from ._context import CallContext
 
+#: What the flow detail kept for the audit record never carries in clear.
+_SECRETS = frozenset({"secret"})
+
 log = logging.getLogger("warrant.flow")
 
 #: Sessions kept per process; the least recently used beyond this is dropped
@@ -171,12 +174,15 @@ class TraceDataFlow:
         ctx.flow = trace
         ctx.labels |= trace.labels
         if not trace.clean:
-            ctx.detail["flow"] = {
+            # Notes quote what could not be traced (a URL, a path with its keys) and
+            # `arguments` is keyed by argument names: the audit record and the approval
+            # queue read them, so no secret may stay inside.
+            ctx.detail["flow"] = scanners.redact_sensitive({
                 "labels": sorted(trace.labels),
                 "arguments": {k: sorted(v) for k, v in sorted(trace.arguments.items())},
                 "sources": sorted(trace.sources),
                 "notes": list(trace.notes),
-            }
+            }, categories=_SECRETS)[0]
         return None
 
 
