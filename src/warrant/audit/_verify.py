@@ -29,6 +29,9 @@ class VerifyReport:
     root: str
     checkpoints_checked: int
     ok: bool = True
+    #: The largest tree size a verified signed checkpoint covers: records past it are
+    #: bound only by their leaf hashes until the next checkpoint is signed.
+    signed_size: int = 0
 
 
 def verify_log(
@@ -80,7 +83,8 @@ def verify_log(
                 "records were removed"
             )
     return VerifyReport(
-        size=size, root=frontier.root().hex(), checkpoints_checked=len(checkpoints), ok=True
+        size=size, root=frontier.root().hex(), checkpoints_checked=len(checkpoints), ok=True,
+        signed_size=max((cp.tree_size for _, cp in checkpoints), default=0),
     )
 
 

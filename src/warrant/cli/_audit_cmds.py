@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from warrant import audit, response
-from warrant.errors import WarrantError
+from warrant.errors import AuditIntegrityError, ConfigError, WarrantError
 from warrant.store import SqliteIncidents
 
 from ._common import emit, home_option, json_option, opened
@@ -21,23 +21,50 @@ def audit_group() -> None:
 
 
 @audit_group.command("verify")
+@click.option("--checkpoint", "checkpoints", multiple=True,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="A signed checkpoint note kept outside this home (repeatable): also "
+                   "detects a tail cut together with the checkpoints stored here.")
 @home_option
 @json_option
-def audit_verify(home: Path | None, as_json: bool) -> None:
+def audit_verify(checkpoints: tuple[Path, ...], home: Path | None, as_json: bool) -> None:
     """Recompute every record hash and the Merkle tree; check every signed checkpoint.
 
     Detects modification, deletion, reordering and truncation relative to the
     last signed checkpoint. Exit status 2 when the log does not verify.
+
+    \b
+    Limits, said plainly: records after the last signed checkpoint are bound
+    only by their hashes, so whoever can write this home could append one;
+    verify reports how many there are and never signs them itself (a writer
+    signs new records when it closes). The witnessed checkpoint lives in this
+    home too: keep copies of checkpoint notes elsewhere (`warrant audit
+    checkpoint`) and pass them with --checkpoint.
     """
+    trusted = [_checkpoint_note(path) for path in checkpoints]
     with opened(home) as domain:
-        report = domain.verify_audit()
+        domain.sign_on_close = False  # a check blesses nothing
+        report = domain.verify_audit(trusted)
         latest = domain.witnessed_checkpoint()
+    unsigned = report.size - report.signed_size
     data = {"ok": report.ok, "size": report.size, "root": report.root,
             "checkpoints_checked": report.checkpoints_checked,
+            "signed_size": report.signed_size, "unsigned_records": unsigned,
             "witnessed_checkpoint": latest.to_note() if latest else None}
     emit(data, as_json, lambda: click.echo(
         f"audit log OK: {report.size} records, root {report.root}, "
-        f"{report.checkpoints_checked} signed checkpoint(s) verified"))
+        f"{report.checkpoints_checked} signed checkpoint(s) verified"
+        + (f"; the last {unsigned} record(s) (after seq {report.signed_size - 1}) are not "
+           "covered by a signed checkpoint yet" if unsigned else "")))
+
+
+def _checkpoint_note(path: Path) -> audit.Checkpoint:
+    try:
+        return audit.Checkpoint.from_note(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read checkpoint `{path}`: {exc}") from exc
+    except AuditIntegrityError as exc:
+        raise ConfigError(f"`{path}` is not a checkpoint note: {exc.message}") from exc
 
 
 @audit_group.command("checkpoint")
