@@ -102,6 +102,20 @@ def test_bad_json_arguments_are_a_usage_error(home: Path) -> None:
     assert "not valid JSON" in out
 
 
+@pytest.mark.parametrize(("args", "message"), [
+    ('{"amount": NaN}', "`NaN` is not a JSON number"),
+    ('{"amount": -Infinity}', "`-Infinity` is not a JSON number"),
+    ('{"amount": ' + "9" * 5000 + "}", "not valid JSON"),
+    ('{"a": ' + "[" * 3000 + "]" * 3000 + "}", "nested too deeply"),
+])
+def test_arguments_json_cannot_carry_is_a_usage_error_not_a_crash(home: Path, args: str,
+                                                                   message: str) -> None:
+    out = warrant(home, "check", "--warrant", "w", "--credential", "c", "--tool", "t",
+                  "--args", args, expect=2)
+    assert message in out
+    assert "Traceback" not in out
+
+
 def test_commands_without_a_domain_say_how_to_create_one(tmp_path: Path) -> None:
     out = warrant(tmp_path / "empty", "agent", "list", expect=2)
     assert "no trust domain" in out and "warrant init" in out

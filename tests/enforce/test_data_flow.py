@@ -274,6 +274,20 @@ def test_arguments_that_are_not_valid_unicode_are_refused_as_malformed(
     assert decision.audit_seq is not None  # recorded, without the unrecordable text
 
 
+@pytest.mark.claim("pipeline.errors-deny")
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), b"bytes", 10 ** 5000],
+                         ids=["nan", "inf", "bytes", "huge-int"])
+def test_arguments_with_no_json_form_are_denied_as_malformed_never_raised(
+        guard: Guard, mail_agent: AgentKit, value: object) -> None:
+    with guard.session(credential=mail_agent.credential, warrant=mail_agent.warrant,
+                       agent_key=mail_agent.key) as session:
+        decision = session.check(ToolCall(tool="send_email", arguments={"body": value}))
+    assert decision.effect is Effect.DENY
+    assert [r.code for r in decision.reasons] == ["call.malformed"]
+    assert "not valid JSON" in decision.reasons[0].message
+    assert decision.audit_seq is not None
+
+
 @pytest.mark.claim("flow.secrets-stay-in")
 def test_a_password_the_user_did_not_give_waits_for_a_human(domain: TrustDomain) -> None:
     guard = Guard(domain)

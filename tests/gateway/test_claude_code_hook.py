@@ -135,3 +135,49 @@ def test_what_a_tool_returned_in_one_hook_process_steers_no_sink_in_the_next(
     verdict, reason = decision_of(hook(env, pay))
     assert verdict == "deny"
     assert "injected" in reason
+
+
+@pytest.mark.claim("gateway.fail-closed")
+@pytest.mark.parametrize(("raw", "reason"), [
+    (b'{"hook_event_name": "PreToolUse", "tool_name": "Read", "tool_input": {"a": '
+     + b"[" * 3000 + b"]" * 3000 + b"}}", "nested too deeply"),
+    (b'{"hook_event_name": "PreToolUse", "tool_name": "Read", "tool_input": {"n": '
+     + b"9" * 5000 + b"}}", "not JSON"),
+])
+def test_input_json_cannot_hold_blocks_with_a_readable_reason(
+        agent_env: dict[str, str], raw: bytes, reason: str) -> None:
+    proc = hook(agent_env, raw)
+    assert proc.returncode == 2
+    assert reason in proc.stderr
+    assert "internal error" not in proc.stderr
+
+
+@pytest.mark.claim("gateway.fail-closed")
+def test_an_unreadable_audit_checkpoint_blocks_instead_of_crashing(tmp_path: Path) -> None:
+    # Claude Code runs the tool when a hook exits with any status but 2 (a traceback is 1).
+    env = make_env(tmp_path / "home")
+    checkpoint = tmp_path / "home" / "checkpoint"
+    checkpoint.unlink(missing_ok=True)
+    checkpoint.mkdir()  # unreadable as a file, even for root
+    proc = hook(env, pre("Read", {"file_path": "/repo/README.md"}))
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("Warrant blocked this tool use: cannot read the audit checkpoint")
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.claim("audit.fail-closed")
+def test_a_state_store_that_cannot_be_written_blocks_with_its_reason(
+        agent_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from warrant.errors import StoreError
+    from warrant.gateway._claude_code import answer_hook
+    from warrant.store import _sqlite
+
+    def read_only(*_: object) -> bool:
+        raise StoreError("state database write failed: attempt to write a readonly database")
+
+    monkeypatch.setattr(_sqlite.SqliteStore, "first_use", read_only)
+    answer = answer_hook(Path(agent_env["WARRANT_HOME"]),
+                         json.dumps(pre("Read", {"file_path": "/repo/README.md"})).encode(),
+                         agent_env)
+    assert answer.exit_code == 2 and answer.stdout == ""
+    assert "state database write failed" in answer.stderr

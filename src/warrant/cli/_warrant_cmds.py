@@ -236,12 +236,20 @@ def check(warrant_token: str, credential_token: str, tool: str, args_json: str,
     exit_for(decision)
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"`{name}` is not a JSON number")
+
+
 def _parse_args(text: str) -> dict[str, Any]:
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise click.BadParameter(
             f"--args is not valid JSON: {exc.msg} at position {exc.pos}") from exc
+    except RecursionError as exc:
+        raise click.BadParameter("--args is nested too deeply") from exc
+    except ValueError as exc:  # NaN / Infinity, an integer too long to convert
+        raise click.BadParameter(f"--args is not valid JSON: {exc}") from exc
     if not isinstance(value, dict):
         raise click.BadParameter("--args must be a JSON object, e.g. '{\"to\": \"bob\"}'")
     return value

@@ -86,7 +86,8 @@ class CallContext:
         """`ToolCall.argument_digest()` of this call, computed once.
 
         Arguments that are not valid Unicode (lone surrogates, which JSON escapes
-        can carry) have no canonical form: they get a digest of their escaped
+        can carry), or not JSON at all (NaN, infinities, bytes, integers too long
+        to print), have no canonical form: they get a digest of their escaped
         form and the call is `malformed` (the pipeline denies it).
         """
         if self._digest is None:
@@ -94,8 +95,11 @@ class CallContext:
                 self._digest = digest_arguments(self.arguments())
             except (UnicodeEncodeError, ValueError, TypeError):
                 self.malformed = True
-                escaped = json.dumps(self.arguments(), sort_keys=True, ensure_ascii=True,
-                                     default=repr)
+                try:
+                    escaped = json.dumps(self.arguments(), sort_keys=True, ensure_ascii=True,
+                                         default=repr)
+                except ValueError:  # an integer too long to print (sys.get_int_max_str_digits)
+                    escaped = '"unprintable arguments"'
                 self._digest = sha256_hex(escaped.encode("ascii"))
         return self._digest
 

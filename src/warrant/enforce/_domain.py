@@ -187,8 +187,12 @@ class TrustDomain:
             self.audit.verify_consistency(proof, witnessed.root, root)
         cp = self.audit.checkpoint()
         tmp = self.home / (CHECKPOINT_FILE + ".tmp")
-        tmp.write_text(cp.to_note(), encoding="utf-8")
-        os.replace(tmp, self.home / CHECKPOINT_FILE)
+        try:
+            tmp.write_text(cp.to_note(), encoding="utf-8")
+            os.replace(tmp, self.home / CHECKPOINT_FILE)
+        except OSError as exc:
+            raise StateError(f"cannot write the audit checkpoint `{tmp}`: "
+                             f"{exc.strerror or exc}") from exc
         return cp
 
     def witnessed_checkpoint(self) -> audit.Checkpoint | None:
@@ -198,6 +202,9 @@ class TrustDomain:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return None
+        except OSError as exc:
+            raise StateError(f"cannot read the audit checkpoint `{path}`: "
+                             f"{exc.strerror or exc}") from exc
         return audit.Checkpoint.from_note(text)
 
     def _witnessed_size(self) -> int:

@@ -107,8 +107,9 @@ class Pipeline:
             ctx.argument_digest()
             stages = () if ctx.malformed else self._stages
             if ctx.malformed:
-                ctx.deny("call.malformed", "the call's arguments are not valid Unicode text "
-                         "(lone surrogate escapes); fix the client", "pipeline")
+                ctx.deny("call.malformed", "the call's arguments are not valid JSON text "
+                         "(lone surrogate escapes, NaN, infinities, non-JSON values or "
+                         "integers too long to print); fix the client", "pipeline")
             for stage in stages:
                 try:
                     if stage(ctx) is Effect.DENY:

@@ -80,7 +80,9 @@ def parse_payload(raw: bytes) -> dict[str, Any]:
         raise HookInputError(f"hook input is larger than {MAX_INPUT_BYTES} bytes")
     try:
         payload = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except RecursionError as exc:
+        raise HookInputError("hook input is nested too deeply") from exc
+    except ValueError as exc:  # bad JSON or UTF-8, an integer too long to convert
         raise HookInputError(f"hook input is not JSON: {exc}") from exc
     if not isinstance(payload, dict):
         raise HookInputError("hook input is not a JSON object")
@@ -141,8 +143,8 @@ def run_hook(guard: Guard, raw: bytes, env: Mapping[str, str] | None = None) -> 
         if session is None:
             return blocked("credential rejected")
         return pre_tool_use(guard, session, payload)
-    except HookInputError as exc:
-        return blocked(str(exc))
+    except (HookInputError, WarrantError) as exc:  # e.g. the state store cannot be written
+        return blocked(exc.message if isinstance(exc, WarrantError) else str(exc))
     except Exception as exc:
         return blocked(f"internal error: {type(exc).__name__}")
 
@@ -157,11 +159,15 @@ def answer_hook(home: Path, raw: bytes, env: Mapping[str, str] | None = None) ->
             domain, observes_results=False)))
     except WarrantError as exc:
         return blocked(exc.message)
+    except Exception as exc:  # any other exit status than 2 lets Claude Code run the tool
+        return blocked(f"internal error: {type(exc).__name__}")
     answer = run_hook(guard, raw, env)
     try:
         guard.close()
     except WarrantError as exc:  # e.g. the audit log no longer verifies: block
         return blocked(exc.message)
+    except Exception as exc:  # e.g. the checkpoint cannot be read or written: block
+        return blocked(f"internal error: {type(exc).__name__}")
     return answer
 
 
