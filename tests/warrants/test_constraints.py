@@ -34,6 +34,12 @@ from warrant.warrants import (
         (OneOf("n", (1, 2)), [1, 2], [True, 3, "1"]),
         (InRange("amount", 0, 100), [0, 50, 100], [-1, 101, 50.0, "50", True, False, None]),
         (Prefix("url", "https://a/"), ["https://a/x", "https://a/"], ["http://a/", 5, None]),
+        # `..` after the prefix names something outside it, however it is spelt.
+        (Prefix("path", "/repo/"), ["/repo/a/b.txt", "/repo/a..b", "/repo/.hidden"],
+         ["/repo/../etc/shadow", "/repo/a/../../etc", "/repo/..", "/repo/%2e%2e/etc",
+          "/repo/%252E%252e/etc", "/repo/..\\x", "/repo/a\\..\\..\\x", "/repo/... /x"]),
+        (Prefix("uri", "file:///docs/"), ["file:///docs/a.md"],
+         ["file:///docs/../secrets.txt", "file:///docs/x/%2E%2E/%2e%2e/y"]),
         (Matches("path", "[a-z]+\\.csv"), ["ab.csv"], ["ab.csv\n", "x/ab.csv", "abXcsv", 3]),
     ],
 )

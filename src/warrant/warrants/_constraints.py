@@ -14,6 +14,7 @@ errors deny, and no `arg` fact is produced for non-scalar values).
 from __future__ import annotations
 
 import re
+import urllib.parse
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -190,7 +191,9 @@ class InRange(Constraint):
 
 @dataclass(frozen=True, slots=True)
 class Prefix(Constraint):
-    """The argument must be a string starting with `prefix`."""
+    """The argument must be a string starting with `prefix`, with no `..` path segment
+    after it: `/repo/../etc/shadow` starts with `/repo/` but names a file outside it
+    (also percent-encoded, or between backslashes)."""
 
     kind: ClassVar[str] = "prefix"
     prefix: str
@@ -200,10 +203,11 @@ class Prefix(Constraint):
         check_text("a prefix", self.prefix)
 
     def check(self, value: Any) -> bool:
-        return isinstance(value, str) and value.startswith(self.prefix)
+        return (isinstance(value, str) and value.startswith(self.prefix)
+                and not climbs_out(value[len(self.prefix):]))
 
     def describe(self) -> str:
-        return f'`{self.arg}` must start with "{self.prefix}"'
+        return f'`{self.arg}` must start with "{self.prefix}" (and not climb out with `..`)'
 
     def datalog(self, var: str) -> str:
         return f"{var}.starts_with({lit(self.prefix)})"
@@ -213,6 +217,23 @@ class Prefix(Constraint):
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "arg": self.arg, "prefix": self.prefix}
+
+
+_SEGMENTS = re.compile(r"[/\\]")
+_DOTS = re.compile(r"\s*\.{2,}\s*")
+#: Rounds of percent-decoding (`%252e` is `%2e` decoded once): servers decode once or twice.
+_DECODE_ROUNDS = 3
+
+
+def climbs_out(path: str) -> bool:
+    """True if `path` has a `..` segment (split at `/` or `\\`, percent-escapes decoded,
+    a segment of only dots and spaces counting as one: Windows drops trailing ones)."""
+    for _ in range(_DECODE_ROUNDS):
+        decoded = urllib.parse.unquote(path)
+        if decoded == path:
+            break
+        path = decoded
+    return any(_DOTS.fullmatch(segment) for segment in _SEGMENTS.split(path))
 
 
 #: Constraint classes by their Datalog kind name.
