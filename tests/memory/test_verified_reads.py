@@ -96,6 +96,26 @@ def test_an_old_signed_version_replayed_as_the_newest_is_rejected(
 
 
 @pytest.mark.claim("memory.verified-reads")
+def test_newer_versions_deleted_from_the_store_are_caught_not_rolled_back_to(
+        memory: GuardedMemory, memory_domain: TrustDomain) -> None:
+    memory.put("billing", "agent:billing", "supplier", {"iban": "DE00 1111"})
+    memory.put("billing", "agent:billing", "supplier", {"iban": "DE00 2222"})
+    memory.put("billing", "agent:billing", "other", "kept")
+    assert memory.get("billing", "agent:billing", "supplier").content == {"iban": "DE00 2222"}
+    with raw_db(memory) as db:  # the attacker deletes the newest row: version 1 is signed
+        db.execute("DELETE FROM items WHERE key = 'supplier' AND version = 2")
+
+    with pytest.raises(MemoryIntegrityError) as caught:
+        memory.get("billing", "agent:billing", "supplier")
+    assert "newer versions were removed" in (caught.value.detail or "")
+    assert [i.key for i in memory.list("billing", "agent:billing")] == ["other"]
+    [event] = admin_events(memory_domain, "memory.integrity-failure")
+    assert event["key"] == "supplier" and event["version"] == 1
+    with pytest.raises(MemoryQuarantined):
+        memory.get("billing", "agent:billing", "supplier")
+
+
+@pytest.mark.claim("memory.verified-reads")
 def test_a_row_pointing_at_another_log_entry_is_rejected(memory: GuardedMemory) -> None:
     first = memory.put("billing", "agent:billing", "a", "one")
     memory.put("billing", "agent:billing", "b", "two")

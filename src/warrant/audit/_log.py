@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -241,6 +241,12 @@ class AuditLog:
         if data is None:
             raise AuditError(f"no audit record with seq `{seq}`")
         return Entry(seq, AuditRecord.from_bytes(data))
+
+    def raw_from(self, start: int) -> Iterator[tuple[int, bytes]]:
+        """(seq, canonical record bytes) of every record from `start` on, unparsed (for a
+        reader that skips most records by a cheap byte test before parsing any)."""
+        for seq, data, _leaf in self._backend.iter_entries(start):
+            yield seq, bytes(data)
 
     def tail(self, n: int) -> list[Entry]:
         """The last `n` records, oldest first."""

@@ -53,6 +53,8 @@ from ._domain import STATE_DB, TrustDomain
 
 MEMORY_DB = "memory.db"
 _MEMORY_TOOL = "memory."
+#: How a memory entry's record shows in its canonical bytes (a cheap test before parsing).
+_MEMORY_TOOL_BYTES = b'"memory.'
 _BLOCKING = frozenset({scanners.Severity.HIGH, scanners.Severity.CRITICAL})
 _CACHE_MAX = 4096
 
@@ -223,6 +225,23 @@ class _AuditHashes:
     def __init__(self, domain: TrustDomain) -> None:
         self._domain = domain
         self._memo: dict[int, LoggedHash] = {}
+        # Newest logged version per (namespace, key), kept up to date by reading only
+        # the records appended since the last look (the log only grows).
+        self._newest: dict[tuple[str, str], int] = {}
+        self._scanned = 0
+        self._scan_lock = threading.Lock()
+
+    def newest_version(self, namespace: str, key: str) -> int | None:
+        with self._scan_lock:
+            for seq, data in self._domain.audit.raw_from(self._scanned):
+                self._scanned = seq + 1
+                if _MEMORY_TOOL_BYTES not in data:  # most records: no parse
+                    continue
+                entry = self.logged_hash(seq)
+                if entry is not None:
+                    where = (entry.namespace, entry.key)
+                    self._newest[where] = max(entry.version, self._newest.get(where, 0))
+            return self._newest.get((namespace, key))
 
     def append_hash(self, entry: LoggedHash) -> int:
         record = audit.AuditRecord(

@@ -158,6 +158,7 @@ class MemoryGuard:
         if row.status == QUARANTINED:
             raise MemoryQuarantined(f"memory item `{key}` in `{namespace}` is quarantined")
         item = self._verify(row)
+        self._check_newest(row)
         if item.deleted or item.expires_at <= self._clock():
             raise MemoryNotFound(f"no memory item `{key}` in `{namespace}`")
         return item
@@ -314,6 +315,7 @@ class MemoryGuard:
                 continue
             try:
                 item = self._verify(row)
+                self._check_newest(row)
             except MemoryIntegrityError:
                 continue  # quarantined and recorded; one bad item must not hide the rest
             if not item.deleted and item.expires_at > now:
@@ -376,6 +378,18 @@ class MemoryGuard:
         return MemoryItem(row.namespace, row.key, row.version, json.loads(row.content),
                           provenance, row.expires_at, digest, row.audit_seq, row.stored_at,
                           row.deleted, row.restored_from)
+
+    def _check_newest(self, row: StoredRow) -> None:
+        """`row` must be the newest version the log knows: rows are never removed (purge
+        keeps them), so an older newest row means the newer ones were deleted from the
+        store, rolling the item back. Such a row is quarantined instead of served."""
+        newest = self._log.newest_version(row.namespace, row.key)
+        if newest is not None and newest > row.version:
+            reason = (f"the audit log holds version {newest}, the store's newest is "
+                      f"{row.version}: newer versions were removed (rolled back)")
+            self._reject(row, reason)
+            raise MemoryIntegrityError(_REJECTED.format(row.key, row.namespace),
+                                       detail=reason)
 
     def _reject(self, row: StoredRow, reason: str) -> None:
         try:

@@ -65,6 +65,11 @@ class HashLog(Protocol):
         """The memory entry at `seq`, or None when there is none (or it is not one)."""
         ...
 
+    def newest_version(self, namespace: str, key: str) -> int | None:
+        """The highest version of `key` the log holds an entry for (None: none): a store
+        whose newest row is older has lost rows (a rollback behind the guard's back)."""
+        ...
+
 
 class Signer(Protocol):
     """One principal's signing key (an agent's own, or the domain's for a person)."""
