@@ -115,6 +115,21 @@ def test_newer_versions_deleted_from_the_store_are_caught_not_rolled_back_to(
         memory.get("billing", "agent:billing", "supplier")
 
 
+def test_a_version_logged_by_a_writer_elsewhere_while_reading_is_not_taken_for_a_rollback(
+        memory: GuardedMemory, memory_domain: TrustDomain,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    memory.put("billing", "agent:billing", "supplier", {"iban": "DE00 1111"})
+    stale = memory.store.latest("agent:billing", "supplier")
+    memory.put("billing", "agent:billing", "supplier", {"iban": "DE00 2222"})
+    # The first read sees the store as it was before the other writer's row committed
+    # (its version already logged): the guard waits for it and reads the new version.
+    reads = iter([stale])
+    real = memory.store.latest
+    monkeypatch.setattr(memory.store, "latest", lambda ns, key: next(reads, None) or real(ns, key))
+    assert memory.get("billing", "agent:billing", "supplier").content == {"iban": "DE00 2222"}
+    assert admin_events(memory_domain, "memory.integrity-failure") == []
+
+
 @pytest.mark.claim("memory.verified-reads")
 def test_a_row_pointing_at_another_log_entry_is_rejected(memory: GuardedMemory) -> None:
     first = memory.put("billing", "agent:billing", "a", "one")

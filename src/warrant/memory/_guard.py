@@ -152,16 +152,22 @@ class MemoryGuard:
     def get(self, agent: str, namespace: str, key: str) -> MemoryItem:
         """The newest version of `key`, verified; `MemoryNotFound` if none is live."""
         self._authz.authorize(agent, READ, check_namespace(namespace), _NO_LABELS, "")
-        row = self.store.latest(namespace, check_key(key))
-        if row is None or row.status == PURGED:
-            raise MemoryNotFound(f"no memory item `{key}` in `{namespace}`")
-        if row.status == QUARANTINED:
-            raise MemoryQuarantined(f"memory item `{key}` in `{namespace}` is quarantined")
-        item = self._verify(row)
-        self._check_newest(row)
-        if item.deleted or item.expires_at <= self._clock():
-            raise MemoryNotFound(f"no memory item `{key}` in `{namespace}`")
-        return item
+        for _ in range(_READ_ATTEMPTS):
+            row = self.store.latest(namespace, check_key(key))
+            if row is None or row.status == PURGED:
+                raise MemoryNotFound(f"no memory item `{key}` in `{namespace}`")
+            if row.status == QUARANTINED:
+                raise MemoryQuarantined(f"memory item `{key}` in `{namespace}` is quarantined")
+            item = self._verify(row)
+            try:
+                self._check_newest(row)
+            except MemoryChanged:  # a newer version landed while reading: read that one
+                continue
+            if item.deleted or item.expires_at <= self._clock():
+                raise MemoryNotFound(f"no memory item `{key}` in `{namespace}`")
+            return item
+        raise MemoryGuardError(f"memory item `{key}` in `{namespace}` kept changing while "
+                               "being read; try again")
 
     def search(self, agent: str, namespace: str, query: str, *,
                limit: int = 20) -> list[MemoryItem]:
@@ -316,6 +322,8 @@ class MemoryGuard:
             try:
                 item = self._verify(row)
                 self._check_newest(row)
+            except MemoryChanged:
+                continue  # written while listing: the next listing shows the new version
             except MemoryIntegrityError:
                 continue  # quarantined and recorded; one bad item must not hide the rest
             if not item.deleted and item.expires_at > now:
@@ -384,9 +392,16 @@ class MemoryGuard:
         keeps them), so an older newest row means the newer ones were deleted from the
         store, rolling the item back. Such a row is quarantined instead of served."""
         newest = self._log.newest_version(row.namespace, row.key)
-        if newest is not None and newest > row.version:
+        if newest is None or newest <= row.version:
+            return
+        # A writer elsewhere logs its version before its row commits: wait for it once.
+        settled = self.store.latest_settled(row.namespace, row.key)
+        if settled is not None and settled.version >= newest:
+            raise MemoryChanged(row.namespace, row.key)
+        if newest > row.version:
             reason = (f"the audit log holds version {newest}, the store's newest is "
-                      f"{row.version}: newer versions were removed (rolled back)")
+                      f"{row.version}: newer versions were removed (rolled back), or a "
+                      "write failed between logging and storing it")
             self._reject(row, reason)
             raise MemoryIntegrityError(_REJECTED.format(row.key, row.namespace),
                                        detail=reason)
@@ -402,6 +417,12 @@ class MemoryGuard:
 
 
 _REJECTED = "memory item `{}` in `{}` failed verification and was quarantined"
+#: Reads of an item that a writer elsewhere keeps replacing, before giving up.
+_READ_ATTEMPTS = 3
+
+
+class MemoryChanged(Exception):  # noqa: N818 - a signal between two methods, not an error
+    """A newer version of the item was committed while it was being read."""
 _NULL = "null"
 
 

@@ -188,6 +188,15 @@ class SqliteMemoryStore:
 
     # -- reading ----------------------------------------------------------------------------
 
+    def latest_settled(self, namespace: str, key: str) -> StoredRow | None:
+        """`latest`, read inside a write transaction: a writer of another process that
+        has logged its version but not yet committed its row is waited for."""
+        with self._tx() as c:
+            rows = [StoredRow.from_sql(r) for r in c.execute(
+                f"SELECT {_COLUMNS} FROM items WHERE namespace = ? AND key = ? "  # noqa: S608
+                "ORDER BY version DESC LIMIT 1", (namespace, key))]
+        return rows[0] if rows else None
+
     def latest(self, namespace: str, key: str) -> StoredRow | None:
         rows = self._rows(f"SELECT {_COLUMNS} FROM items WHERE namespace = ? AND key = ? "  # noqa: S608
                           "ORDER BY version DESC LIMIT 1", (namespace, key))
