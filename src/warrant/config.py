@@ -68,6 +68,19 @@ class DomainConfig(BaseModel):
     #: keys, tokens, passwords; "secrets-and-pii": personal data too). Every
     #: redaction is listed in the outcome's audit record.
     redact_output: Literal["secrets", "secrets-and-pii"] = "secrets"
+    #: Canary (honey) tokens planted in data the agents can reach (a fake API key, a
+    #: decoy account number): any call carrying one is a critical incident, and the
+    #: response engine revokes the task and suspends the agent. Decoys, not secrets.
+    response_canaries: tuple[str, ...] = ()
+
+    @field_validator("response_canaries")
+    @classmethod
+    def _canaries(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for canary in value:
+            if len(canary.strip()) < 8:
+                raise ValueError(f"canary `{canary}` is too short to be told from ordinary "
+                                 "text (8 characters at least)")
+        return value
 
     @field_validator("domain")
     @classmethod

@@ -294,6 +294,24 @@ def test_an_agent_that_keeps_getting_denied_is_contained_by_the_gateways_respons
     run(body)
 
 
+@pytest.mark.claim("response.auto-containment")
+def test_a_canary_from_the_domain_config_contains_the_agent_through_the_gateway(
+        world: World) -> None:
+    canary = "HONEY-7f3a9c-DECOY"
+    config = world.home / "config.toml"
+    config.write_text(config.read_text().replace("response_canaries = []",
+                                                 f'response_canaries = ["{canary}"]'))
+
+    async def body() -> None:
+        async with world.client("time") as gw:
+            # The call that carries the canary is audited, and contained inline.
+            await gw.call("time__get_current_time", timezone="Europe/Paris", note=canary)
+            is_error, text = await gw.call("time__get_current_time", timezone="Europe/Rome")
+            assert is_error and "denied" in text
+
+    run(body)
+
+
 def test_an_unreachable_http_upstream_says_why_it_is_down() -> None:
     with socket.socket() as probe:  # a loopback port nobody listens on
         probe.bind(("127.0.0.1", 0))

@@ -12,7 +12,7 @@ from warrant import identity
 from warrant.config import resolve_home
 from warrant.enforce import Guard, GuardSession, TrustDomain
 from warrant.errors import ConfigError
-from warrant.response import ResponseEngine, domain_playbooks
+from warrant.response import DetectionConfig, ResponseEngine, domain_playbooks
 from warrant.store import SqlitePins
 
 from ._config import GatewayConfig
@@ -53,7 +53,8 @@ def run_gateway(config: GatewayConfig, *, home: Path | None = None,
         # The response engine watches this gateway's decisions and contains
         # compromised agents (revocations take effect on the next call).
         engine = ResponseEngine(domain, playbooks=domain_playbooks(
-            root, domain.public_key, require_signed=domain.config.require_signed_config))
+            root, domain.public_key, require_signed=domain.config.require_signed_config),
+            config=DetectionConfig(canaries=domain.config.response_canaries))
         engine.start()
         try:
             guard = Guard(domain)

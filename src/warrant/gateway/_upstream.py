@@ -211,14 +211,17 @@ class Upstream:
         if not isinstance(self.config, StdioServer) or self.config.unsafe_no_sandbox:
             return None
         token = anyio.lowlevel.current_token()
+        loop_thread = threading.get_ident()  # registered from the event loop's thread
 
         def kill() -> None:
             self._final = True
             self.error = "stopped by the response engine: its agent was contained"
-            try:
-                anyio.from_thread.run_sync(self._stop.set, token=token)
-            except RuntimeError:  # called on the event loop's own thread
+            if threading.get_ident() == loop_thread:
+                # Inline containment (a canary) runs on the loop itself: handing the call
+                # to the loop and waiting for it would wait forever.
                 self._stop.set()
+            else:
+                anyio.from_thread.run_sync(self._stop.set, token=token)
 
         return register_sandbox(kill=kill, agent=self.agent, label=f"MCP server `{self.name}`")
 
