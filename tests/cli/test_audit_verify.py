@@ -70,3 +70,10 @@ def test_a_file_that_is_not_a_checkpoint_note_is_a_clear_error(home: Path,
     bogus.write_text("hello\n")
     out = warrant(home, "audit", "verify", "--checkpoint", str(bogus), expect=2)
     assert "is not a checkpoint note" in out
+
+
+def test_a_record_deleted_from_the_middle_is_named(home: Path) -> None:
+    with sqlite3.connect(home / "state.db") as db:
+        db.execute("DELETE FROM audit_log WHERE seq = 2")
+    out = warrant(home, "audit", "verify", expect=2)
+    assert "audit record 2 is missing" in out

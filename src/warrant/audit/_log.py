@@ -167,8 +167,9 @@ class AuditLog:
         rows = self._backend.leaf_hashes(frontier.size, size)
         if len(rows) != size - frontier.size:
             raise AuditIntegrityError(
-                f"the audit log has gaps between seq {frontier.size} and {size - 1}; "
-                "run `warrant audit verify`")
+                f"audit record {_first_missing(rows, frontier.size)} is missing (the log "
+                f"was altered outside Warrant; records {frontier.size} to {size - 1} "
+                "were to follow)")
         for _, leaf in rows:
             frontier.append(leaf)
 
@@ -179,8 +180,8 @@ class AuditLog:
             rows = self._backend.leaf_hashes(0, size)
             if len(rows) != size:
                 raise AuditIntegrityError(
-                    f"the audit log has gaps ({len(rows)} records up to seq {size - 1}); "
-                    "run `warrant audit verify`"
+                    f"audit record {_first_missing(rows, 0)} is missing (the log was altered "
+                    f"outside Warrant: {len(rows)} records up to seq {size - 1})"
                 )
             frontier = _merkle.Frontier()
             # A log from before interior nodes were stored (or a crashed
@@ -316,3 +317,11 @@ class AuditLog:
     def verify_consistency(proof: ConsistencyProof, old_root: bytes, new_root: bytes) -> None:
         """Check `old_root` is a prefix of `new_root`. Raises `AuditIntegrityError`."""
         _merkle.verify_consistency(proof.old_size, proof.new_size, old_root, new_root, proof.hashes)
+
+
+def _first_missing(rows: Sequence[tuple[int, bytes]], start: int) -> int:
+    """The first seq from `start` on that `rows` (sorted by seq) does not hold."""
+    for expected, (seq, _leaf) in enumerate(rows, start):
+        if seq != expected:
+            return expected
+    return start + len(rows)
