@@ -75,5 +75,8 @@ def test_a_file_that_is_not_a_checkpoint_note_is_a_clear_error(home: Path,
 def test_a_record_deleted_from_the_middle_is_named(home: Path) -> None:
     with sqlite3.connect(home / "state.db") as db:
         db.execute("DELETE FROM audit_log WHERE seq = 2")
-    out = warrant(home, "audit", "verify", expect=2)
+    assert "audit record 2 is missing" in warrant(home, "audit", "verify", expect=2)
+    # Writing refuses too (appending to a log with a hole), and names the same record.
+    out = warrant(home, "agent", "register", "late", "--owner", "it", "--purpose", "t",
+                  expect=2)
     assert "audit record 2 is missing" in out
