@@ -14,7 +14,7 @@ import click
 
 from warrant.config import resolve_home
 from warrant.enforce import TrustDomain
-from warrant.errors import WarrantError
+from warrant.errors import ConfigError, WarrantError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -79,3 +79,12 @@ def fail(exc: WarrantError, as_json: bool = False) -> None:
     else:
         click.echo(exc.diagnostics(), err=True)
     sys.exit(EXIT_ERROR)
+
+
+def write_output(path: Path, text: str) -> None:
+    """Write a report file the user asked for; a failure is a `ConfigError` naming it."""
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot write `{path}`: {exc.strerror}") from exc
+    click.echo(f"wrote {path}", err=True)

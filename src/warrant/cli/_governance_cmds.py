@@ -15,13 +15,12 @@ import click
 
 from warrant import governance
 from warrant.enforce import TrustDomain
-from warrant.errors import ConfigError
 from warrant.governance import _report
 from warrant.governance._evidence import Evidence
 from warrant.governance._governance_file import GOVERNANCE_FILE
 from warrant.governance._plan import PhaseStatus, open_store
 
-from ._common import emit, home_option, json_option, opened
+from ._common import emit, home_option, json_option, opened, write_output
 
 _TIERS = ("foundation", "advanced", "enterprise", "optimized")
 
@@ -41,12 +40,6 @@ def _evidence(domain: TrustDomain, gateway_config: Path | None,
                                        gateway_config=gateway_config)
 
 
-def _write(path: Path, text: str) -> None:
-    try:
-        path.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot write `{path}`: {exc.strerror}") from exc
-    click.echo(f"wrote {path}", err=True)
 
 
 @click.command("assess")
@@ -79,9 +72,9 @@ def assess(home: Path | None, gateway_config: Path | None, governance_path: Path
         result = governance.assess(_evidence(domain, gateway_config, governance_path),
                                    target=wanted)
     if markdown_path is not None:
-        _write(markdown_path, _report.to_markdown(result))
+        write_output(markdown_path, _report.to_markdown(result))
     if html_path is not None:
-        _write(html_path, _report.to_html(result))
+        write_output(html_path, _report.to_html(result))
     emit(_report.to_json(result), as_json,
          lambda: click.echo(_report.to_text(result, verbose=show_controls)))
 

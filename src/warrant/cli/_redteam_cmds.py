@@ -10,7 +10,7 @@ import click
 from warrant.errors import ConfigError
 from warrant.redteam import ORDERS, SUITE_NAMES, Mode, Order, Report, run_agentdojo
 
-from ._common import opened
+from ._common import opened, write_output
 
 
 @click.group("redteam")
@@ -86,17 +86,8 @@ def _pick(choice: str, every: tuple[Any, ...]) -> list[Any]:
 def _write(report: Report, json_file: Path | None, markdown_file: Path | None) -> None:
     markdown = report.render_markdown()
     if json_file is not None:
-        _save(json_file, report.render_json() + "\n")
+        write_output(json_file, report.render_json() + "\n")
     if markdown_file is not None:
-        _save(markdown_file, markdown)
+        write_output(markdown_file, markdown)
     else:
         click.echo(markdown, nl=False)
-
-
-def _save(path: Path, text: str) -> None:
-    try:
-        path.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot write `{path}`: {exc.strerror}") from exc
-    click.echo(f"wrote {path}", err=True)
-
