@@ -195,6 +195,8 @@ class Decision:
 
 class AgentStatus(str, enum.Enum):
     ACTIVE = "active"
+    #: Contained by the response engine: no new credentials until a person resumes it.
+    SUSPENDED = "suspended"
     RETIRED = "retired"
 
 

@@ -289,3 +289,10 @@ def test_only_a_person_can_approve_or_quarantine_a_tool(home: Path, action: str)
     out = warrant(home, "tools", action, "files/read", "--by",
                   "spiffe://acme.example/agent/billing", expect=2)
     assert "must name a person as `user:NAME`" in out
+
+
+def test_only_a_suspended_agent_can_be_resumed_and_only_by_a_person(home: Path) -> None:
+    assert "not suspended" in warrant(home, "agent", "resume", "billing", "--by", "user:alice",
+                                      expect=2)
+    assert "must name a person" in warrant(home, "agent", "resume", "billing", "--by",
+                                           "spiffe://acme.example/agent/billing", expect=2)

@@ -8,8 +8,12 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import make_agent
+from warrant import warrants
 from warrant.enforce import Pipeline, TrustDomain
+from warrant.errors import IdentityError
 from warrant.response import ResponseEngine
 
 from .conftest import Watch
@@ -41,12 +45,12 @@ def test_a_pending_suspension_approved_by_a_person_cuts_the_agent_off(
                "user:alice", "--json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["status"] == "done"
-    # Suspended: its credential is revoked, so even a fresh warrant for a new task fails.
-    from warrant import warrants
-    _, fresh = domain.mint(agent="mallory", task="another task",
-                           tools=[warrants.parse_tool_spec("read_file")])
-    after = pipeline.decide(agent.request("read_file", warrant=fresh, path="a"))
+    # Suspended: its credential is revoked, and it gets no warrant for a new task either.
+    after = pipeline.decide(agent.request("read_file", path="a"))
     assert "revoked" in {r.code for r in after.reasons}
+    with pytest.raises(IdentityError, match="suspended"):
+        domain.mint(agent="mallory", task="another task",
+                    tools=[warrants.parse_tool_spec("read_file")])
     approvals = [e.record.detail for e in domain.audit.tail(200)
                  if e.record.kind == "admin" and e.record.tool == "response.action"
                  and (e.record.detail or {}).get("approved")]

@@ -10,7 +10,7 @@ import pytest
 from tests.conftest import AgentKit
 from warrant import identity, warrants
 from warrant.enforce import Pipeline, TrustDomain
-from warrant.errors import ConfigError
+from warrant.errors import ConfigError, IdentityError
 from warrant.response import (
     PLAYBOOK_DIR,
     DetectionConfig,
@@ -157,9 +157,9 @@ steps:
     after = {(k, v) for k, v, _, _ in domain.store.list_revocations()}
     assert revocations <= after  # nothing was ever un-revoked
     assert not pipeline.decide(agent.request("read_file", path="a")).allowed
-    _, fresh = domain.mint(agent=agent.name, task="again",
-                           tools=[warrants.parse_tool_spec("read_file")])
-    assert not pipeline.decide(agent.request("read_file", warrant=fresh, path="a")).allowed
+    with pytest.raises(IdentityError, match="suspended"):  # and no new task either
+        domain.mint(agent=agent.name, task="again",
+                    tools=[warrants.parse_tool_spec("read_file")])
 
 
 def test_steps_without_a_target_are_skipped_not_failed(

@@ -9,8 +9,9 @@ import pytest
 from tests.conftest import AgentKit, make_agent
 from warrant import audit, warrants
 from warrant.enforce import Pipeline, SessionLedgers, TrustDomain
+from warrant.errors import IdentityError
 from warrant.response import ResponseEngine
-from warrant.types import Decision, RiskClass, ToolCall, ToolInfo
+from warrant.types import AgentStatus, Decision, RiskClass, ToolCall, ToolInfo
 
 from .conftest import CANARY, SECRET_CANARY, Watch
 
@@ -100,10 +101,18 @@ def test_a_canary_token_suspends_the_agent_before_its_next_call(
     actions = [t["detail"]["action"] for t in incident.timeline if t["kind"] == "action"]
     assert actions[:2] == ["revoke_task", "suspend_agent"]
     assert used.audit_seq in incident.alerts[0]["seqs"]
-    # Suspended means every credential: a fresh task with the old credential is denied too.
-    _, fresh = domain.mint(agent=agent.name, task="another",
-                           tools=[warrants.parse_tool_spec("read_file")])
-    assert not pipeline.decide(agent.request("read_file", warrant=fresh, path="a")).allowed
+    # Suspended: no new task and no new credential (renewal cannot undo it) until a
+    # person resumes the agent.
+    assert domain.agent(agent.name).status is AgentStatus.SUSPENDED
+    with pytest.raises(IdentityError, match="suspended"):
+        domain.mint(agent=agent.name, task="another",
+                    tools=[warrants.parse_tool_spec("read_file")])
+    with pytest.raises(IdentityError, match="suspended"):
+        domain.issue_credential(agent.name)
+    with pytest.raises(IdentityError, match="must name a person"):
+        domain.resume_agent(agent.name, by=agent.agent_id)
+    domain.resume_agent(agent.name, by="user:alice")
+    assert domain.issue_credential(agent.name).credential.agent_id == agent.agent_id
 
 
 def test_a_quarantined_tool_opens_a_high_incident_that_says_what_to_do_about_the_tool(

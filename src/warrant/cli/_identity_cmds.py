@@ -130,6 +130,18 @@ def agent_retire(name: str, home: Path | None, as_json: bool) -> None:
     emit(record.to_json(), as_json, lambda: click.echo(f"retired {record.agent_id}"))
 
 
+@agent.command("resume")
+@click.argument("name")
+@click.option("--by", required=True, help="The person lifting the suspension, as `user:NAME`.")
+@home_option
+@json_option
+def agent_resume(name: str, by: str, home: Path | None, as_json: bool) -> None:
+    """Lift a suspension (set by the response engine): the agent may get credentials again."""
+    with opened(home) as domain:
+        record = domain.resume_agent(name, by=by)
+    emit(record.to_json(), as_json, lambda: click.echo(f"resumed {record.agent_id}"))
+
+
 @agent.command("rotate")
 @click.argument("name")
 @click.option("--public-key", type=click.Path(dir_okay=False, exists=True, path_type=Path),

@@ -32,7 +32,7 @@ from warrant import audit, identity, policy, warrants
 from warrant.config import CONFIG_FILE, DomainConfig, load_config, render_config
 from warrant.errors import AuditIntegrityError, IdentityError, StateError, StoreError
 from warrant.store import Approval, SqliteAuditBackend, SqliteStore, StateStore
-from warrant.types import AgentRecord, RevocationKind, sha256_hex
+from warrant.types import AgentRecord, AgentStatus, RevocationKind, sha256_hex
 
 log = logging.getLogger("warrant.domain")
 
@@ -372,6 +372,31 @@ class TrustDomain:
         self.store.record_credential(serial, record.agent_id, "x509-svid", now, now + ttl)
         return identity.certificate_pem(cert)
 
+    def suspend_agent(self, name_or_id: str, reason: str) -> int:
+        """Contain an agent: no new credentials until a person resumes it, and every
+        current one revoked. Returns how many credentials were revoked.
+
+        A suspension outlives credential renewal: an orchestrator that re-issues
+        short-lived credentials cannot undo it by accident.
+        """
+        record = self.agent(name_or_id)
+        self.record_admin("agent.suspend", {"agent": record.agent_id, "reason": reason})
+        self.store.set_agent_status(record.agent_id, AgentStatus.SUSPENDED,
+                                    expect=AgentStatus.ACTIVE)
+        return self.revoke_credentials_of(record.agent_id, reason)
+
+    def resume_agent(self, name_or_id: str, *, by: str) -> AgentRecord:
+        """A person lifts a suspension (audited); the agent may be issued credentials again."""
+        _require_person(by, hint="an agent can never lift a suspension")
+        record = self.agent(name_or_id)
+        if record.status is not AgentStatus.SUSPENDED:
+            raise IdentityError(f"agent `{record.agent_id}` is {record.status.value}, "
+                                "not suspended")
+        self.record_admin("agent.resume", {"agent": record.agent_id, "by": by})
+        self.store.set_agent_status(record.agent_id, AgentStatus.ACTIVE,
+                                    expect=AgentStatus.SUSPENDED)
+        return self.agent(record.agent_id)
+
     def revoke_credentials_of(self, name_or_id: str, reason: str) -> int:
         record = self.agent(name_or_id)
         self.record_admin("credential.revoke-all", {"agent": record.agent_id, "reason": reason})
@@ -389,9 +414,7 @@ class TrustDomain:
         `by` names the human (`user:alice`). Agent identities are refused: an agent
         can never approve a call, its own or another's.
         """
-        if not by.startswith("user:") or len(by) < 6 or any(c.isspace() for c in by):
-            raise IdentityError(f"approver `{by}` must name a person as `user:NAME`",
-                                hint="agents (spiffe:// IDs) can never approve calls")
+        _require_person(by, hint="agents (spiffe:// IDs) can never approve calls")
         self.record_admin("approval.approve" if approve else "approval.deny",
                           {"approval_id": approval_id, "by": by, "note": note})
         try:
@@ -410,8 +433,9 @@ class TrustDomain:
         ledger trusts the values in it (a payee, an address the user typed).
         """
         record = self.agent(agent)
-        if record.status.value != "active":
-            raise IdentityError(f"agent `{record.agent_id}` is retired and gets no warrants")
+        if record.status is not AgentStatus.ACTIVE:
+            raise IdentityError(f"agent `{record.agent_id}` is {record.status.value} and gets "
+                                "no warrants")
         if not task.strip():
             raise IdentityError("a warrant needs a task description (--task)")
         if instruction is not None and len(instruction) > MAX_INSTRUCTION_CHARS:
@@ -436,3 +460,8 @@ class TrustDomain:
                                                instruction.encode()) if instruction else None})
         return task_id, token
 
+
+def _require_person(by: str, *, hint: str) -> None:
+    """Refuse `by` unless it names a person as `user:NAME` (what the audit log keeps)."""
+    if not by.startswith("user:") or len(by) < 6 or any(c.isspace() for c in by):
+        raise IdentityError(f"`{by}` must name a person as `user:NAME`", hint=hint)

@@ -81,6 +81,10 @@ def issue_credential(
     The attestation presented now must equal the one bound at registration;
     retired agents get nothing.
     """
+    if agent.status is AgentStatus.SUSPENDED:
+        raise IdentityError(f"agent `{agent.agent_id}` is suspended and gets no credentials",
+                            hint="a person lifts it with `warrant agent resume NAME --by "
+                                 "user:NAME` once the incident is understood")
     if agent.status is not AgentStatus.ACTIVE:
         raise IdentityError(f"agent `{agent.agent_id}` is retired and gets no credentials")
     if not 0 < ttl_seconds <= MAX_TTL_SECONDS:

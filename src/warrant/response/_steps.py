@@ -73,9 +73,10 @@ def revoke_task(ctx: StepContext) -> StepOutcome:
 def suspend_agent(ctx: StepContext) -> StepOutcome:
     if not ctx.alert.agent:
         return StepOutcome("skipped", "the alert names no agent")
-    count = ctx.domain.revoke_credentials_of(ctx.alert.agent, ctx.reason)
-    return StepOutcome("done", f"{count} credentials of `{ctx.alert.agent}` revoked",
-                       contains=True)
+    # Suspended, not only its credentials revoked: a renewal cannot undo it.
+    count = ctx.domain.suspend_agent(ctx.alert.agent, ctx.reason)
+    return StepOutcome("done", f"`{ctx.alert.agent}` suspended ({count} credentials revoked; "
+                               "`warrant agent resume` lifts it)", contains=True)
 
 
 def quarantine_agent(ctx: StepContext) -> StepOutcome:

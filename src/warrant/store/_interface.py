@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any, Protocol
 
-from warrant.types import AgentRecord, RevocationKind, RiskClass, ToolInfo
+from warrant.types import AgentRecord, AgentStatus, RevocationKind, RiskClass, ToolInfo
 
 from ._approvals import Approval
 from ._observations import Observation
@@ -55,6 +55,8 @@ class StateStore(Protocol):
     def get_agents(self, agent_ids: Collection[str]) -> dict[str, AgentRecord]: ...
     def list_agents(self) -> list[AgentRecord]: ...
     def retire_agent(self, agent_id: str, now: float) -> None: ...
+    def set_agent_status(self, agent_id: str, status: AgentStatus, *,
+                         expect: AgentStatus) -> bool: ...
     def rotate_agent_key(self, agent_id: str, public_key: bytes, now: float) -> None: ...
 
     # credentials

@@ -183,6 +183,14 @@ class SqliteStore:
             c.execute("INSERT OR IGNORE INTO revocations VALUES (?,?,?,?)",
                       (RevocationKind.AGENT.value, agent_id, now, "agent retired"))
 
+    def set_agent_status(self, agent_id: str, status: AgentStatus, *,
+                         expect: AgentStatus) -> bool:
+        """Move an agent from `expect` to `status`; False if it was not in `expect`."""
+        with self._tx() as c:
+            cur = c.execute("UPDATE agents SET status = ? WHERE agent_id = ? AND status = ?",
+                            (status.value, agent_id, expect.value))
+            return cur.rowcount == 1
+
     def rotate_agent_key(self, agent_id: str, public_key: bytes, now: float) -> None:
         """Replace an agent's key and revoke the credentials bound to the old one."""
         with self._tx() as c:
