@@ -64,10 +64,15 @@ def test_metrics_and_the_incident_commands(
     assert incident_id in {i["incident_id"] for i in json.loads(listed.output)}
     shown = runner.invoke(incidents_group, ["show", incident_id, "--json", *home])
     assert json.loads(shown.output)["evidence"]["records"]
-    assert runner.invoke(incidents_group, ["show", incident_id, *home]).exit_code == 0
+    human = runner.invoke(incidents_group, ["show", incident_id, *home])
+    assert human.exit_code == 0, human.output
+    assert "blast radius:  agent: spiffe://" in human.output  # read by a person: no dicts
+    assert "{'" not in human.output
     acked = runner.invoke(incidents_group, ["ack", incident_id, "--by", "user:alice", "--json",
                                             *home])
     assert json.loads(acked.output)["acked_by"] == "user:alice"
+    after_ack = runner.invoke(incidents_group, ["list", *home]).output
+    assert "acked by user:alice" in after_ack
     closed = runner.invoke(incidents_group, ["close", incident_id, "--by", "user:alice", *home])
     assert closed.exit_code == 0, closed.output
 

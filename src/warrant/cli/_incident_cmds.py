@@ -58,8 +58,18 @@ def _when(at: float | None) -> str:
 
 
 def _line(i: Incident) -> str:
-    return (f"{i.incident_id}  [{i.status}]  {i.severity:<8}  {_when(i.opened_at)}  "
+    acked = f", acked by {i.acked_by}" if i.acked_by else ""
+    return (f"{i.incident_id}  [{i.status}{acked}]  {i.severity:<8}  {_when(i.opened_at)}  "
             f"{i.agent or '-'}  {', '.join(i.detections)}\n    {i.title}")
+
+
+def _plain(value: object) -> str:
+    """`key: value, ...` of a mapping (lists joined), for a person rather than a parser."""
+    if isinstance(value, dict):
+        return "; ".join(f"{k.replace('_', ' ')}: {_plain(v)}" for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return ", ".join(_plain(v) for v in value) or "none"
+    return "-" if value is None else str(value)
 
 
 @click.group("incidents")
@@ -138,14 +148,14 @@ def _show(i: Incident) -> None:
     disposition = i.disposition
     if disposition:
         click.echo(f"what happened: {disposition.get('what_happened')}")
-        click.echo(f"blast radius:  {disposition.get('blast_radius')}")
+        click.echo(f"blast radius:  {_plain(disposition.get('blast_radius'))}")
         click.echo(f"next step:     {disposition.get('suggested_next_step')}")
     records = i.evidence.get("records", [])
     click.echo(f"evidence: {len(records)} audit records with inclusion proofs "
                f"(tree size {i.evidence.get('tree_size', '-')})")
     click.echo("timeline:")
     for entry in i.timeline:
-        click.echo(f"  {_when(entry['at'])}  {entry['kind']:<17}  {entry['detail']}")
+        click.echo(f"  {_when(entry['at'])}  {entry['kind']:<17}  {_plain(entry['detail'])}")
 
 
 @incidents_group.command("show")
