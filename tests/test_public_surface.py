@@ -35,7 +35,8 @@ SURFACES = {
         "CLOCK_SKEW_SECONDS", "DEFAULT_TTL_SECONDS", "ENVELOPE_TYPE", "MAX_ENVELOPE_TTL_SECONDS",
         "MAX_TTL_SECONDS", "PASSPHRASE_ENV", "SealClaims", "open_envelope", "seal_envelope",
         "PROOF_WINDOW_SECONDS", "RISK_TIERS", "Credential", "DomainKeys", "IssuedCredential",
-        "MemoryReplayGuard", "ProofClaims", "ReplayGuard", "agent_id_for", "certificate_pem",
+        "MemoryReplayGuard", "ProofClaims", "ReplayGuard", "agent_id_for", "is_person",
+        "certificate_pem",
         "create_domain_keys", "generate_key", "issue_agent_certificate", "issue_credential",
         "jwk_thumbprint", "load_certificate", "load_domain_keys", "load_public_key_file",
         "make_proof", "manifest_path", "new_agent", "sign_bundle", "verify_bundle",
@@ -44,7 +45,7 @@ SURFACES = {
         "verify_proof", "write_private_key",
     },
     "warrant.enforce": {
-        "MEMORY_DB", "SCHEMA_FILE", "ApprovalRequired", "GuardedMemory", "CallContext",
+        "MEMORY_DB", "SCHEMA_FILE", "STATE_DB", "ApprovalRequired", "GuardedMemory", "CallContext",
         "CallRequest", "Denied", "Envelope", "Guard", "InboundMessage", "body_digest",
         "receive_message", "message_source", "egress_recorder", "current_session",
         "record_run", "sandboxed_tool",

@@ -13,13 +13,14 @@ from pathlib import Path
 
 import click
 
+from warrant import identity
 from warrant.config import resolve_home
+from warrant.enforce import STATE_DB
 from warrant.errors import ConfigError, StoreError
 from warrant.gateway import MAX_INPUT_BYTES, answer_hook
 from warrant.store import SqlitePins, ToolPin
 
 from ._common import emit, home_option, json_option, opened
-from ._tools_cmds import STATE_DB
 
 
 @click.command("gateway")
@@ -80,7 +81,7 @@ def _pin(pins: SqlitePins, name: str) -> ToolPin:
 
 def _person(by: str, role: str, *, hint: str) -> None:
     """Refuse `by` unless it names a person as `user:NAME` (what the audit log keeps)."""
-    if not by.startswith("user:") or len(by) < 6 or any(c.isspace() for c in by):
+    if not identity.is_person(by):
         raise ConfigError(f"{role} `{by}` must name a person as `user:NAME`", hint=hint)
 
 

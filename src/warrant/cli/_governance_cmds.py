@@ -40,8 +40,6 @@ def _evidence(domain: TrustDomain, gateway_config: Path | None,
                                        gateway_config=gateway_config)
 
 
-
-
 @click.command("assess")
 @home_option
 @_gateway_option

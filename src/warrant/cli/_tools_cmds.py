@@ -7,13 +7,11 @@ from pathlib import Path
 
 import click
 
+from warrant.enforce import STATE_DB
 from warrant.store import SqlitePins
 from warrant.types import RiskClass, ToolInfo
 
 from ._common import emit, home_option, json_option, opened
-
-#: The shared state database in the domain's home, where the gateway keeps its pins.
-STATE_DB = "state.db"
 
 
 @click.group("tools")

@@ -1,7 +1,7 @@
 """Enforcement: the trust domain opened, the one decision pipeline, and the `Guard` PEP."""
 
 from ._context import CallContext, CallRequest, Stage
-from ._domain import SCHEMA_FILE, TrustDomain
+from ._domain import SCHEMA_FILE, STATE_DB, TrustDomain
 from ._flow import SessionLedgers, TraceDataFlow
 from ._guard import ApprovalRequired, Denied, Guard, GuardSession, current_session
 from ._memory import MEMORY_DB, GuardedMemory
@@ -14,6 +14,7 @@ from ._telemetry import current_traceparent, instrument
 __all__ = [
     "MEMORY_DB",
     "SCHEMA_FILE",
+    "STATE_DB",
     "ApprovalRequired",
     "CallContext",
     "CallRequest",

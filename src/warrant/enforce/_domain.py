@@ -39,6 +39,7 @@ log = logging.getLogger("warrant.domain")
 #: Receives every durable audit record: `(seq, record)`.
 EventListener = Callable[[int, audit.AuditRecord], None]
 
+#: The shared state database in a domain's home: store, audit log, approvals, tool pins.
 STATE_DB = "state.db"
 KEYS_DIR = "keys"
 POLICY_DIR = "policies"
@@ -463,5 +464,5 @@ class TrustDomain:
 
 def _require_person(by: str, *, hint: str) -> None:
     """Refuse `by` unless it names a person as `user:NAME` (what the audit log keeps)."""
-    if not by.startswith("user:") or len(by) < 6 or any(c.isspace() for c in by):
+    if not identity.is_person(by):
         raise IdentityError(f"`{by}` must name a person as `user:NAME`", hint=hint)

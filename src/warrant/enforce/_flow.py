@@ -34,9 +34,7 @@ from warrant.store import StateStore
 from warrant.types import Effect, canonical_json
 
 from ._context import CallContext
-
-#: What the flow detail kept for the audit record never carries in clear.
-_SECRETS = frozenset({"secret"})
+from ._inspect import SECRETS
 
 log = logging.getLogger("warrant.flow")
 
@@ -182,7 +180,7 @@ class TraceDataFlow:
                 "arguments": {k: sorted(v) for k, v in sorted(trace.arguments.items())},
                 "sources": sorted(trace.sources),
                 "notes": list(trace.notes),
-            }, categories=_SECRETS)[0]
+            }, categories=SECRETS)[0]
         return None
 
 

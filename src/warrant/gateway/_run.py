@@ -10,7 +10,7 @@ import anyio
 
 from warrant import identity
 from warrant.config import resolve_home
-from warrant.enforce import Guard, GuardSession, TrustDomain
+from warrant.enforce import STATE_DB, Guard, GuardSession, TrustDomain
 from warrant.errors import ConfigError
 from warrant.response import DetectionConfig, ResponseEngine, domain_playbooks
 from warrant.store import SqlitePins
@@ -20,9 +20,6 @@ from ._http import Listen, serve_http
 from ._refresh import SessionSource
 from ._server import Gateway
 from ._upstream import attach_sandbox
-
-#: The shared state database inside the domain's home (pins live next to the catalogue).
-STATE_DB = "state.db"
 
 
 def run_gateway(config: GatewayConfig, *, home: Path | None = None,

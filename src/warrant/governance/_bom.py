@@ -59,7 +59,7 @@ from cyclonedx.schema import OutputFormat, SchemaVersion
 from packageurl import PackageURL
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from warrant.enforce import TrustDomain
+from warrant.enforce import STATE_DB, TrustDomain
 from warrant.errors import ConfigError
 from warrant.store import SqlitePins, ToolPin
 
@@ -74,7 +74,6 @@ DISTRIBUTION = "agent-warrant"
 
 BomFormat = Literal["json", "xml"]
 
-_STATE_DB = "state.db"
 _MAX_LICENSE_CHARS = 120
 _DECLARATION_HINT = ('each agent is a table `[agents.NAME]` with '
                      '`model = "PROVIDER/MODEL[@VERSION]"` and an optional `model_card = "URL"`')
@@ -200,7 +199,7 @@ def build_bom(domain: TrustDomain, *, servers: Sequence[McpServerSpec] = (),
     if declarations is None:
         declarations = declared_models(domain.home)
     if pins is None:
-        store = SqlitePins(domain.home / _STATE_DB)
+        store = SqlitePins(domain.home / STATE_DB)
         try:
             pins = store.all()
         finally:

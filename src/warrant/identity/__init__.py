@@ -1,7 +1,7 @@
 """Identity: domain keys and CA, agents, short-lived credentials, proof of possession,
 signed envelopes for messages between agents."""
 
-from ._agents import RISK_TIERS, agent_id_for, new_agent
+from ._agents import RISK_TIERS, agent_id_for, is_person, new_agent
 from ._bundles import manifest_path, sign_bundle, verify_bundle
 from ._ca import (
     certificate_pem,
@@ -67,6 +67,7 @@ __all__ = [
     "certificate_pem",
     "create_domain_keys",
     "generate_key",
+    "is_person",
     "issue_agent_certificate",
     "issue_credential",
     "jwk_thumbprint",

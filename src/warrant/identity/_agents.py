@@ -16,6 +16,13 @@ _DIGEST = re.compile(r"^(sha256|sha384|sha512):[0-9a-f]{64,128}$")
 RISK_TIERS = ("low", "standard", "high")
 
 
+def is_person(principal: str) -> bool:
+    """`principal` names a person as `user:NAME` (no whitespace): who may approve, lift
+    or decide what an agent may not (agents are `spiffe://` IDs)."""
+    return (principal.startswith("user:") and len(principal) > len("user:")
+            and not any(c.isspace() for c in principal))
+
+
 def agent_id_for(domain: str, name: str) -> str:
     if not _NAME.match(name):
         raise IdentityError(

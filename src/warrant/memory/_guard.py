@@ -398,13 +398,11 @@ class MemoryGuard:
         settled = self.store.latest_settled(row.namespace, row.key)
         if settled is not None and settled.version >= newest:
             raise MemoryChanged(row.namespace, row.key)
-        if newest > row.version:
-            reason = (f"the audit log holds version {newest}, the store's newest is "
-                      f"{row.version}: newer versions were removed (rolled back), or a "
-                      "write failed between logging and storing it")
-            self._reject(row, reason)
-            raise MemoryIntegrityError(_REJECTED.format(row.key, row.namespace),
-                                       detail=reason)
+        reason = (f"the audit log holds version {newest}, the store's newest is "
+                  f"{row.version}: newer versions were removed (rolled back), or a "
+                  "write failed between logging and storing it")
+        self._reject(row, reason)
+        raise MemoryIntegrityError(_REJECTED.format(row.key, row.namespace), detail=reason)
 
     def _reject(self, row: StoredRow, reason: str) -> None:
         try:

@@ -46,6 +46,8 @@ _COLUMNS = ("namespace, key, version, content, provenance, expires_at, deleted, 
 _INSERT = f"INSERT INTO items ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"  # noqa: S608
 _LATEST = (f"SELECT {_COLUMNS} FROM items i WHERE namespace = ? AND version = "  # noqa: S608
            "(SELECT MAX(version) FROM items j WHERE j.namespace = i.namespace AND j.key = i.key)")
+_NEWEST_OF_KEY = (f"SELECT {_COLUMNS} FROM items WHERE namespace = ? AND key = ? "  # noqa: S608
+                  "ORDER BY version DESC LIMIT 1")
 
 #: Row statuses: served after verification / kept for forensics only / content removed.
 OK, QUARANTINED, PURGED = "ok", "quarantined", "purged"
@@ -192,14 +194,11 @@ class SqliteMemoryStore:
         """`latest`, read inside a write transaction: a writer of another process that
         has logged its version but not yet committed its row is waited for."""
         with self._tx() as c:
-            rows = [StoredRow.from_sql(r) for r in c.execute(
-                f"SELECT {_COLUMNS} FROM items WHERE namespace = ? AND key = ? "  # noqa: S608
-                "ORDER BY version DESC LIMIT 1", (namespace, key))]
+            rows = [StoredRow.from_sql(r) for r in c.execute(_NEWEST_OF_KEY, (namespace, key))]
         return rows[0] if rows else None
 
     def latest(self, namespace: str, key: str) -> StoredRow | None:
-        rows = self._rows(f"SELECT {_COLUMNS} FROM items WHERE namespace = ? AND key = ? "  # noqa: S608
-                          "ORDER BY version DESC LIMIT 1", (namespace, key))
+        rows = self._rows(_NEWEST_OF_KEY, (namespace, key))
         return rows[0] if rows else None
 
     def latest_all(self, namespace: str) -> list[StoredRow]:
