@@ -153,9 +153,7 @@ def test_a_process_that_missed_earlier_results_holds_sinks_for_a_human(
 
 
 def test_the_person_deciding_a_held_call_is_told_what_data_flow_noted_and_the_agent_is_not(
-        domain: TrustDomain, mail_agent: AgentKit) -> None:
-    guard = Guard(domain, Pipeline(domain, ledgers=SessionLedgers(
-        domain.store, domain.config, injected_block)))
+        guard: Guard, domain: TrustDomain, mail_agent: AgentKit) -> None:
     read_inbox, send_email, _ = tools(guard)
     with guard.session(credential=mail_agent.credential, warrant=mail_agent.warrant,
                        agent_key=mail_agent.key):
