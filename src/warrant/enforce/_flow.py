@@ -31,7 +31,7 @@ from warrant import flow, scanners
 from warrant.config import DomainConfig
 from warrant.errors import StoreError
 from warrant.store import StateStore
-from warrant.types import Effect, canonical_json
+from warrant.types import Effect, RiskClass, canonical_json
 
 from ._context import CallContext
 from ._inspect import SECRETS
@@ -97,6 +97,11 @@ class SessionLedgers:
             ledger.mark_incomplete(
                 "this task made calls whose results this process has not seen")
         return ledger
+
+    def refused_tools(self, task_id: str) -> list[str]:
+        """The tools of the task's calls a human refused (from the store: approvals are
+        decided in other processes). Raises `StoreError`."""
+        return self._store.approvals.refused_tools(task_id)
 
     def provenance(self, qualified: str) -> flow.Provenance:
         """Labels for results of `qualified` (`server/tool` or `tool`), from the config."""
@@ -168,7 +173,16 @@ class TraceDataFlow:
     def __call__(self, ctx: CallContext) -> Effect | None:
         assert ctx.warrant is not None
         ledger = self._ledgers.ledger(ctx.warrant.task_id)
-        trace = ledger.trace(ctx.arguments())
+        refused: list[str] | None = []
+        if ctx.tool is not None and ctx.tool.risk_class is not RiskClass.READ_ONLY:
+            try:
+                refused = self._ledgers.refused_tools(ctx.warrant.task_id)
+            except StoreError:
+                # Unknown whether the agent was caught acting against its user: the
+                # trace says the ledger cannot vouch (fail closed), this call only.
+                log.exception("could not read the refused approvals of a task")
+                refused = None
+        trace = ledger.trace(ctx.arguments(), refused=refused)
         ctx.flow = trace
         ctx.labels |= trace.labels
         if not trace.clean:

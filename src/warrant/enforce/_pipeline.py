@@ -186,7 +186,7 @@ class Pipeline:
         try:
             ledger = self.ledgers.ledger(task_id)
             for sentence in _sentences(text):
-                if flow.INJECTED in ledger.trace({"answer": sentence}).labels:
+                if flow.INJECTED in ledger.trace({"answer": sentence}, whole_items=False).labels:
                     withheld += 1
                 else:
                     kept.append(sentence)

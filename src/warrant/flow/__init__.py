@@ -9,6 +9,7 @@ answer's labels reach Cedar in `context.labels`.
 from ._atoms import DESTINATIONS, Atom, atoms, normalise
 from ._labels import (
     AFTER_INJECTION,
+    AFTER_REFUSAL,
     CARRIES_PAYLOAD,
     DESTINATION_FROM_TEXT,
     DESTINATION_INVENTED,
@@ -29,6 +30,7 @@ from ._spotlight import DATAMARK, SpotlightMode, spotlight
 
 __all__ = [
     "AFTER_INJECTION",
+    "AFTER_REFUSAL",
     "CARRIES_PAYLOAD",
     "DATAMARK",
     "DEFAULT_LIMIT_CHARS",

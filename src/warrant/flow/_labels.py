@@ -42,7 +42,9 @@ UNTRUSTED = "untrusted"
 INJECTED = "injected"
 #: An argument carries a field of a record that holds content the detector
 #: flagged (the id or sender of an email with an injected body), seen nowhere
-#: else: not the injected text itself, but nothing vouches for it either.
+#: else: not the injected text itself, but nothing vouches for it either. Also an
+#: exact copy of a whole text item that held flagged spans (a channel's name): it
+#: names the item.
 INJECTED_RECORD = "injected-record"
 #: An argument names a destination (email, IBAN, URL, phone) that neither the
 #: user's instruction gave nor any tool returned as a record field: it came from
@@ -61,6 +63,9 @@ TARGET_UNVERIFIED = "target-unverified"
 #: The session has read content the injection detector flagged as instructions:
 #: the agent may be following them from now on (assume breach).
 AFTER_INJECTION = "after-injection"
+#: A human refused a call this session made (a held exfiltration, say): the agent
+#: acted against its user once, so it is assumed to be doing so still.
+AFTER_REFUSAL = "after-refused-call"
 #: Some argument carries data beyond a destination and the user's own words:
 #: something read from a tool or composed by the model would leave with the call.
 CARRIES_PAYLOAD = "carries-payload"
@@ -72,4 +77,5 @@ LEDGER_INCOMPLETE = "ledger-incomplete"
 
 FLOW_LABELS = frozenset({UNTRUSTED, INJECTED, INJECTED_RECORD, DESTINATION_UNVERIFIED,
                          DESTINATION_FROM_TEXT, DESTINATION_INVENTED, TARGET_UNVERIFIED,
-                         AFTER_INJECTION, CARRIES_PAYLOAD, SECRET, LEDGER_INCOMPLETE})
+                         AFTER_INJECTION, AFTER_REFUSAL, CARRIES_PAYLOAD, SECRET,
+                         LEDGER_INCOMPLETE})

@@ -16,6 +16,12 @@ What is indexed, per value, is a set of flags:
   sender next to an injected body): not the injected text itself, unvouched for;
 - SECRET:  it came from a result labelled secret.
 
+A whole text value a tool returned that holds flagged spans (a channel whose
+*name* carries the injection) is also remembered by digest: a call argument that
+repeats it exactly names that item — the user may have asked for exactly that
+channel — and is labelled like a field of a flagged record (a human decides),
+not refused as injected text. Final answers are traced without that allowance.
+
 Record fields are held to be as trustworthy as the system that keeps the
 record (a bank's recipient, a mail server's sender); free text is whatever its
 author wrote — the attacker included. A destination must come from the user
@@ -30,6 +36,7 @@ makes the trace say `ledger-incomplete` (fail closed), never "clean".
 from __future__ import annotations
 
 import decimal
+import hashlib
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -110,6 +117,8 @@ class Ledger:
         self._values: dict[str, _Seen] = {}
         self._words: dict[str, int] = {}
         self._grams: dict[int, int] = {}
+        #: Digests of whole text values that held flagged spans (see the module docstring).
+        self._flagged_items: set[bytes] = set()
 
     @property
     def size_chars(self) -> int:
@@ -159,6 +168,8 @@ class Ledger:
                 kind = IN_FLAGGED_RECORD if injected else CLEAN
                 self._index_field(leaf, provenance.source, secret | kind)
                 continue
+            if i in spans:
+                self._flagged_items.add(_digest(normalise(leaf.text)))
             cuts = _segments(len(leaf.text), spans.get(i, ()))
             for start, end, injected in cuts:
                 self._index_text(leaf.text[start:end], provenance.source,
@@ -202,14 +213,20 @@ class Ledger:
 
     # -- what a call carries --------------------------------------------------------------
 
-    def trace(self, arguments: Mapping[str, Any]) -> FlowTrace:
+    def trace(self, arguments: Mapping[str, Any], *,
+              refused: Sequence[str] | None = (), whole_items: bool = True) -> FlowTrace:
+        """Where `arguments` came from. `refused` names the tools of this session's calls
+        a human refused (the ledger does not see approvals; the PEP's store does); None
+        when they could not be read, which the trace reports as `ledger-incomplete`.
+        `whole_items=False` traces an exact copy of a flagged item as injected text (for
+        what the agent says, which names nothing)."""
         per_arg: dict[str, set[str]] = {}
         sources: set[str] = set()
         notes: list[str] = []
         bounds = Bounds()
         for name, value in arguments.items():
             for leaf in leaves(value, bounds, path=f"$.{name}"):
-                got = self._trace_leaf(leaf.text, sources, notes, leaf.path)
+                got = self._trace_leaf(leaf.text, sources, notes, leaf.path, whole_items)
                 if len(leaf.text) > _MAX_ARG_CHARS:
                     got.add(lab.LEDGER_INCOMPLETE)
                     notes.append(f"`{leaf.path}` is too long to trace")
@@ -222,6 +239,13 @@ class Ledger:
             per_arg.setdefault("$", set()).add(lab.AFTER_INJECTION)
             notes.append("the session has read content flagged as injected instructions "
                          f"(from {', '.join(sorted(self.injected_from))})")
+        if refused:
+            per_arg.setdefault("$", set()).add(lab.AFTER_REFUSAL)
+            notes.append("a human refused a call of this session "
+                         f"(to {', '.join(sorted(set(refused))[:_MAX_SOURCES])})")
+        if refused is None:
+            per_arg.setdefault("$", set()).add(lab.LEDGER_INCOMPLETE)
+            notes.append("the session's refused calls could not be read")
         if self.incomplete:
             per_arg.setdefault("$", set()).add(lab.LEDGER_INCOMPLETE)
             notes.append(self.incomplete)
@@ -231,10 +255,20 @@ class Ledger:
                          notes=tuple(notes[:20]))
 
     def _trace_leaf(self, text: str, sources: set[str], notes: list[str],
-                    path: str) -> set[str]:
+                    path: str, whole_items: bool) -> set[str]:
         norm = normalise(text[:_MAX_ARG_CHARS])
         if not norm:
             return set()
+        got = self._trace_value(norm, sources, notes, path)
+        if whole_items and lab.INJECTED in got and _digest(norm) in self._flagged_items:
+            got.discard(lab.INJECTED)
+            got.add(lab.INJECTED_RECORD)
+            notes.append(f"`{path}` repeats a whole item a tool returned (a name, a title) "
+                         "whose text was flagged as injected instructions")
+        return got
+
+    def _trace_value(self, norm: str, sources: set[str], notes: list[str],
+                     path: str) -> set[str]:
         found = atoms(norm)
         got = self._trace_atoms(found, sources, notes, path)
         if self._said_by_user(norm):  # the user's own words, verbatim
@@ -337,6 +371,10 @@ def _injected_spans(found: list[Leaf], find_spans: SpanFinder | None,
             if hit:
                 spans[i] = hit
     return spans
+
+
+def _digest(norm: str) -> bytes:
+    return hashlib.blake2b(norm.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
 def _only_injected(flags: int) -> bool:

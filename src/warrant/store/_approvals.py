@@ -28,6 +28,7 @@ CREATE TABLE IF NOT EXISTS approvals (
 );
 CREATE INDEX IF NOT EXISTS approvals_call
     ON approvals(agent_id, task_id, tool, argument_digest, status);
+CREATE INDEX IF NOT EXISTS approvals_task ON approvals(task_id, status);
 """
 
 STATUSES = ("pending", "approved", "denied", "used")
@@ -118,6 +119,17 @@ class SqliteApprovals:
             raise StoreError(f"approval `{approval_id}` is {state}, not pending")
         return _from_row(row)
 
+    def refused_tools(self, task_id: str) -> list[str]:
+        """The tools of `task_id`'s calls a human refused, oldest first (each once)."""
+        with self._lock:
+            try:
+                rows = self._conn.execute(
+                    "SELECT tool FROM approvals WHERE task_id = ? AND status = 'denied' "
+                    "GROUP BY tool ORDER BY MIN(decided_at)", (task_id,)).fetchall()
+            except sqlite3.Error as exc:
+                raise StoreError(f"approvals could not be read: {exc}") from exc
+        return [str(row[0]) for row in rows]
+
     def get(self, approval_id: str) -> Approval | None:
         with self._lock:
             row = self._conn.execute("SELECT * FROM approvals WHERE approval_id = ?",
@@ -133,7 +145,6 @@ class SqliteApprovals:
         with self._lock:
             rows = self._conn.execute(sql + " ORDER BY created_at", params).fetchall()
         return [_from_row(r) for r in rows]
-
 
 
 def _from_row(row: tuple[Any, ...]) -> Approval:
