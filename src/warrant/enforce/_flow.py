@@ -186,16 +186,28 @@ class TraceDataFlow:
         ctx.flow = trace
         ctx.labels |= trace.labels
         if not trace.clean:
-            # Notes quote what could not be traced (a URL, a path with its keys) and
-            # `arguments` is keyed by argument names: the audit record and the approval
-            # queue read them, so no secret may stay inside.
-            ctx.detail["flow"] = scanners.redact_sensitive({
-                "labels": sorted(trace.labels),
-                "arguments": {k: sorted(v) for k, v in sorted(trace.arguments.items())},
-                "sources": sorted(trace.sources),
-                "notes": list(trace.notes),
-            }, categories=SECRETS)[0]
+            ctx.detail["flow"] = _audited(trace)
         return None
+
+
+def _audited(trace: flow.FlowTrace) -> dict[str, Any]:
+    """The trace as the audit record and the approval queue show it, without secrets.
+
+    Notes quote what could not be traced (a URL, a path with its keys) and the
+    argument names are the caller's: both are redacted. Labels and sources are
+    Warrant's own words (and catalogue names), so they skip the scan.
+    """
+    names = sorted(trace.arguments)
+    shown, _ = scanners.redact_sensitive(
+        {"names": dict.fromkeys(names, 0), "notes": list(trace.notes)}, categories=SECRETS)
+    assert isinstance(shown, dict)
+    return {
+        "labels": sorted(trace.labels),
+        "arguments": {shown_name: sorted(trace.arguments[name])
+                      for name, shown_name in zip(names, shown["names"], strict=True)},
+        "sources": sorted(trace.sources),
+        "notes": shown["notes"],
+    }
 
 
 def injection_span_finder(*, use_classifier: bool | None,
