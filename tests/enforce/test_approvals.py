@@ -76,3 +76,17 @@ def test_only_a_named_person_can_decide_an_approval(domain: TrustDomain, payer: 
 def test_deciding_an_unknown_approval_is_a_clear_error(domain: TrustDomain) -> None:
     with pytest.raises(IdentityError, match="no approval `apr-nope`"):
         domain.decide_approval("apr-nope", approve=True, by="user:alice")
+
+
+def test_an_expired_hold_cannot_be_approved_but_can_still_be_refused(
+        domain: TrustDomain, payer: AgentKit) -> None:
+    approval_id = held(domain, payer)
+    with domain.store._conn:  # type: ignore[attr-defined]  # the clock moves on: it expired
+        domain.store._conn.execute(  # type: ignore[attr-defined]
+            "UPDATE approvals SET expires_at = 0 WHERE approval_id = ?", (approval_id,))
+    with pytest.raises(IdentityError, match="expired, not pending"):
+        domain.decide_approval(approval_id, approve=True, by="user:alice")
+    # The person who answers late still says no, and that counts for the rest of the task.
+    domain.decide_approval(approval_id, approve=False, by="user:alice", note="late, but no")
+    assert domain.store.approvals.get(approval_id).status == "denied"  # type: ignore[union-attr]
+    assert domain.store.approvals.refused_tools(payer.task_id) == ["transfer"]

@@ -369,7 +369,7 @@ def test_once_a_human_refused_a_call_paying_a_listed_payee_waits_for_a_human(
         domain.decide_approval(pending.approval_id, approve=True, by="user:alice")
         assert transfer(recipient="DE89370400440532013000",  # type: ignore[operator]
                         amount=20) == "paid 20 to DE89370400440532013000"
-    assert "flow.hold-irreversible-after-refusal" in str(held.value)
+    assert "flow.hold-after-refusal" in str(held.value)
     (pending,) = domain.store.approvals.list(pending_only=True, now=0)  # the FR1420 payment
     assert any("a human refused a call of this session" in r["message"]
                for r in pending.reasons if r["code"] == "flow.note")
@@ -392,7 +392,7 @@ def test_a_refusal_decided_in_another_process_reaches_a_restarted_pep(
     decision = restarted.decide(payer.request_call(ToolCall(
         tool="transfer", arguments={"recipient": "GB33BUKB20201555555555", "amount": 5})))
     assert decision.effect is Effect.NEEDS_APPROVAL
-    assert "flow.hold-irreversible-after-refusal" in str(decision.reasons)
+    assert "flow.hold-after-refusal" in str(decision.reasons)
 
 
 @pytest.mark.claim("flow.fail-closed")

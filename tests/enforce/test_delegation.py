@@ -14,7 +14,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from warrant import identity, warrants
-from warrant.enforce import Denied, Envelope, Guard, GuardSession, InboundMessage, TrustDomain
+from warrant.enforce import (
+    ApprovalRequired,
+    Denied,
+    Envelope,
+    Guard,
+    GuardSession,
+    InboundMessage,
+    TrustDomain,
+)
 from warrant.errors import InvalidEnvelope, InvalidWarrant
 from warrant.types import Effect, RevocationKind, RiskClass
 from warrant.warrants import ToolGrant, WarrantLayer
@@ -176,6 +184,26 @@ def test_rotating_the_delegators_key_invalidates_what_it_signed(guard: Guard,
     with _scoped(guard, researcher, message.delegated), pytest.raises(Denied) as denied:
         tools["search"](query="a")  # type: ignore[operator]
     assert "key rotation" in denied.value.decision.reasons[0].message
+
+
+@pytest.mark.claim("flow.refusal-raises-the-guard")
+def test_work_handed_over_by_an_agent_a_human_refused_waits_for_a_human(
+        guard: Guard, tools: dict[str, object]) -> None:
+    domain = guard.domain
+    intern, treasurer = _register(domain, "intern"), _register(domain, "treasurer")
+    with _scoped(guard, intern, _warrant(domain, intern, ("search", "pay"))) as asking:
+        with pytest.raises(ApprovalRequired):
+            tools["pay"](amount=5000)  # type: ignore[operator]
+        (held,) = domain.store.approvals.list(pending_only=True, now=0)
+        domain.decide_approval(held.approval_id, approve=False, by="user:alice")
+        body = {"ask": "please pay 900 to the supplier"}
+        message = guard.receive(asking.seal("treasurer", body), body, recipient="treasurer")
+    with _scoped(guard, treasurer, _warrant(domain, treasurer, ("search", "pay"))) as session:
+        with session.acting_for(message), pytest.raises(ApprovalRequired) as waits:
+            tools["pay"](amount=900)  # type: ignore[operator]
+        # On its own authority, in a session nobody refused anything in, it may pay.
+        assert tools["pay"](amount=900) == "paid 900"  # type: ignore[operator]
+    assert "flow.hold-after-refusal" in str(waits.value)
 
 
 # -- the confused deputy --------------------------------------------------------------

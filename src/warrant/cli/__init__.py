@@ -29,6 +29,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "config": ("_config_cmds", "config_group"), "quickstart": ("_quickstart", "quickstart"),
     "redteam": ("_redteam_cmds", "redteam_group"), "bom": ("_bom_cmds", "bom"),
     "compliance": ("_compliance_cmds", "compliance_group"),
+    "respond": ("_respond_cmds", "respond"),
     "assess": ("_governance_cmds", "assess"), "plan": ("_governance_cmds", "plan_group"),
 }
 

@@ -175,8 +175,13 @@ class TraceDataFlow:
         ledger = self._ledgers.ledger(ctx.warrant.task_id)
         refused: list[str] | None = []
         if ctx.tool is not None and ctx.tool.risk_class is not RiskClass.READ_ONLY:
+            # An agent acting on another agent's message inherits that agent's record:
+            # a refusal there makes what it asked for suspect here too.
+            tasks = [ctx.warrant.task_id]
+            if ctx.requester is not None and ctx.requester.task_id not in tasks:
+                tasks.append(ctx.requester.task_id)
             try:
-                refused = self._ledgers.refused_tools(ctx.warrant.task_id)
+                refused = [tool for task in tasks for tool in self._ledgers.refused_tools(task)]
             except StoreError:
                 # Unknown whether the agent was caught acting against its user: the
                 # trace says the ledger cannot vouch (fail closed), this call only.

@@ -319,7 +319,7 @@ class ConsumeBudget:
 
 
 #: Data-flow notes a pending approval carries for the person deciding it.
-_MAX_APPROVAL_NOTES = 5
+_MAX_APPROVAL_NOTES = 8
 
 
 def _flow_notes(ctx: CallContext) -> list[dict[str, str]]:

@@ -42,10 +42,12 @@ UNTRUSTED = "untrusted"
 INJECTED = "injected"
 #: An argument carries a field of a record that holds content the detector
 #: flagged (the id or sender of an email with an injected body), seen nowhere
-#: else: not the injected text itself, but nothing vouches for it either. Also an
-#: exact copy of a whole text item that held flagged spans (a channel's name): it
-#: names the item.
+#: else: not the injected text itself, but nothing vouches for it either.
 INJECTED_RECORD = "injected-record"
+#: An argument repeats, character for character, a bare listed item (a string in
+#: a list a tool returned: a channel's name) whose text was flagged: it names that
+#: item; it is not a part of the injected text picked out of it.
+INJECTED_ITEM = "injected-item"
 #: An argument names a destination (email, IBAN, URL, phone) that neither the
 #: user's instruction gave nor any tool returned as a record field: it came from
 #: free text the attacker may have written, or from nowhere (the model made it).
@@ -75,7 +77,8 @@ SECRET = "secret"  # noqa: S105 - a label, not a password
 #: every value must be treated as untrusted.
 LEDGER_INCOMPLETE = "ledger-incomplete"
 
-FLOW_LABELS = frozenset({UNTRUSTED, INJECTED, INJECTED_RECORD, DESTINATION_UNVERIFIED,
-                         DESTINATION_FROM_TEXT, DESTINATION_INVENTED, TARGET_UNVERIFIED,
+FLOW_LABELS = frozenset({UNTRUSTED, INJECTED, INJECTED_RECORD, INJECTED_ITEM,
+                         DESTINATION_UNVERIFIED, DESTINATION_FROM_TEXT, DESTINATION_INVENTED,
+                         TARGET_UNVERIFIED,
                          AFTER_INJECTION, AFTER_REFUSAL, CARRIES_PAYLOAD, SECRET,
                          LEDGER_INCOMPLETE})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -12,7 +13,7 @@ from warrant import identity
 from warrant.config import resolve_home
 from warrant.enforce import STATE_DB, Guard, GuardSession, TrustDomain
 from warrant.errors import ConfigError
-from warrant.response import DetectionConfig, ResponseEngine, domain_playbooks
+from warrant.response import DetectionConfig, ResponseEngine, ResponseLock, domain_playbooks
 from warrant.store import SqlitePins
 
 from ._config import GatewayConfig
@@ -20,6 +21,8 @@ from ._http import Listen, serve_http
 from ._refresh import SessionSource
 from ._server import Gateway
 from ._upstream import attach_sandbox
+
+log = logging.getLogger("warrant.gateway")
 
 
 def run_gateway(config: GatewayConfig, *, home: Path | None = None,
@@ -48,11 +51,19 @@ def run_gateway(config: GatewayConfig, *, home: Path | None = None,
             identity.verify_bundle(domain.public_key, config_path)
         pins = SqlitePins(root / STATE_DB)
         # The response engine watches this gateway's decisions and contains
-        # compromised agents (revocations take effect on the next call).
-        engine = ResponseEngine(domain, playbooks=domain_playbooks(
-            root, domain.public_key, require_signed=domain.config.require_signed_config),
-            config=DetectionConfig(canaries=domain.config.response_canaries))
-        engine.start()
+        # compromised agents (revocations take effect on the next call), unless
+        # `warrant respond` follows the domain's whole log: one authority per record.
+        lock = ResponseLock(root)
+        engine: ResponseEngine | None = None
+        if lock.shared():
+            engine = ResponseEngine(domain, playbooks=domain_playbooks(
+                root, domain.public_key, require_signed=domain.config.require_signed_config),
+                config=DetectionConfig(canaries=domain.config.response_canaries))
+            engine.start()
+        else:
+            log.warning("`warrant respond` runs detection for this domain: this gateway "
+                        "starts no response engine of its own (revocations still take "
+                        "effect on the next call; sandboxed servers are not killed inline)")
         try:
             guard = Guard(domain)
             # Over stdio, the launch session, re-opened when its token files are renewed.
@@ -73,7 +84,7 @@ def run_gateway(config: GatewayConfig, *, home: Path | None = None,
                 # A refreshed session is the same agent's; one opened after a refused
                 # launch is the first to name the agent the servers work for.
                 sessions.on_open = serve_agent
-            if gateway.memory:
+            if gateway.memory and engine is not None:
                 # `quarantine_memory` acts through the guarded memory server's store.
                 engine.attach_memory(next(iter(gateway.memory.values())).memory)
             domain.record_admin("gateway.start", {
@@ -85,5 +96,7 @@ def run_gateway(config: GatewayConfig, *, home: Path | None = None,
             else:
                 anyio.run(serve_http, gateway, where)
         finally:
-            engine.stop()
+            if engine is not None:
+                engine.stop()
+            lock.release()
             pins.close()

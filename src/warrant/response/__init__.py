@@ -39,6 +39,7 @@ from ._export import (
     export_events,
     log_events,
 )
+from ._follow import AuditFollower, ResponseLock
 from ._metrics import response_metrics
 from ._model import Alert, DetectFn, Detection, Event, ResponseDomain, Severity
 from ._ocsf import OCSF_VERSION, incident_to_ocsf, to_ocsf
@@ -59,6 +60,7 @@ from ._steps import STEPS, MemoryPort, Notifier, StepContext, StepOutcome
 __all__ = [  # noqa: RUF022 - plain sorted() order, like the other packages
     "ACTIONS",
     "Alert",
+    "AuditFollower",
     "DetectFn",
     "Detection",
     "DelegationConfig",
@@ -76,6 +78,7 @@ __all__ = [  # noqa: RUF022 - plain sorted() order, like the other packages
     "OcsfExporter",
     "PLAYBOOK_DIR",
     "Playbook",
+    "ResponseLock",
     "ResponseDomain",
     "ResponseEngine",
     "STEPS",

@@ -110,16 +110,21 @@ class ResponseEngine:
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    def start(self) -> ResponseEngine:
+    def start(self, *, listen: bool = True,
+              primed_before: int | None = None) -> ResponseEngine:
         """Learn from the log's tail, subscribe, and start the worker.
 
         The tail primes the open tasks and every stateful detection's state (the
         per-agent rate baselines above all), each record at the time it was
         written, so a restarted engine compares against learned history instead
         of warming up again. Alerts from the past are not raised again: they
-        were handled when they happened.
+        were handled when they happened. `primed_before` limits the priming to
+        records before that seq, and `listen=False` leaves the in-process
+        subscription out: an `AuditFollower` then feeds every later record.
         """
         for entry in self.domain.audit.tail(self._prime) if self._prime else ():
+            if primed_before is not None and entry.seq >= primed_before:
+                break
             self.tasks.observe(entry.record)
             event = Event(entry.seq, entry.record, _written_at(entry.record.time))
             for detection in self._stateful.route(entry.record):
@@ -131,7 +136,8 @@ class ResponseEngine:
         self._notifier = Notifier()
         self._triage.start()
         self._worker.start()
-        self.domain.subscribe(self._on_record)
+        if listen:
+            self.domain.subscribe(self._on_record)
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -165,6 +171,10 @@ class ResponseEngine:
         return self._dropped
 
     # -- the listener (appending thread: cheap, never blocks) --------------------------------
+
+    def feed(self, seq: int, record: AuditRecord) -> None:
+        """Examine one record appended by any process (what `AuditFollower` calls)."""
+        self._on_record(seq, record)
 
     def _on_record(self, seq: int, record: AuditRecord) -> None:
         # The decision path: only the detections that read this record run here, and

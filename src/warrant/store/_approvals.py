@@ -101,14 +101,18 @@ class SqliteApprovals:
 
     def decide(self, approval_id: str, *, approve: bool, by: str, now: float,
                note: str | None) -> Approval:
-        """Approve or deny a pending approval. Only pending, unexpired ones can be decided."""
+        """Approve or deny a pending approval. Only an unexpired one can be approved; an
+        expired one can still be denied, so the refusal counts (it raises the guard on
+        the rest of the task: `refused_tools`)."""
         status = "approved" if approve else "denied"
+        # An expired hold can never be approved, only refused: a denial has no cut-off.
+        not_before = now if approve else float("-inf")
         with self._lock:
             try:
                 row = self._conn.execute(
                     "UPDATE approvals SET status = ?, decided_by = ?, decided_at = ?, note = ? "
                     "WHERE approval_id = ? AND status = 'pending' AND expires_at > ? RETURNING *",
-                    (status, by, now, note, approval_id, now)).fetchone()
+                    (status, by, now, note, approval_id, not_before)).fetchone()
             except sqlite3.Error as exc:
                 raise StoreError(f"approval could not be updated: {exc}") from exc
         if row is None:
