@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from tests.cli._run import warrant
+from warrant.audit import AuditRecord, utc_now
+from warrant.enforce import TrustDomain
 
 
 @pytest.fixture
@@ -21,25 +23,45 @@ def home(tmp_path: Path) -> Path:
     return path
 
 
-def forge(home: Path, record: dict[str, object]) -> None:
-    """Append a record with a valid leaf hash straight into the database."""
-    body = json.dumps(record, sort_keys=True, separators=(",", ":")).encode()
+def forge(home: Path, record: AuditRecord) -> int:
+    """Append a well-formed record with a valid leaf hash straight into the database."""
+    body = record.to_bytes()
     with sqlite3.connect(home / "state.db") as db:
         (seq,) = db.execute("SELECT COUNT(*) FROM audit_log").fetchone()
         db.execute("INSERT INTO audit_log (seq, record, leaf_hash) VALUES (?, ?, ?)",
                    (seq, body, hashlib.sha256(b"\x00" + body).digest()))
+    return int(seq)
 
 
-def test_a_record_appended_behind_the_domains_back_is_reported_and_never_signed_by_verify(
+@pytest.mark.claim("audit.tamper-evident")
+def test_a_record_written_into_the_database_is_named_by_verify_and_never_signed(
         home: Path) -> None:
     witnessed = (home / "checkpoint").read_text()
-    forge(home, {"kind": "admin", "tool": "agent.register", "time": "2020-01-01T00:00:00Z"})
-    report = json.loads(warrant(home, "audit", "verify", "--json"))
-    assert report["unsigned_records"] == 1
-    assert report["signed_size"] == report["size"] - 1
-    # Verifying blessed nothing: the witnessed checkpoint is the one from before.
+    seq = forge(home, AuditRecord(kind="admin", time=utc_now(), tool="agent.register",
+                                  agent="spiffe://acme.example/agent/mallory"))
+    out = warrant(home, "audit", "verify", expect=2)
+    assert f"audit record {seq} has no seal and no signed checkpoint covers it" in out
+    # The next writer records what it did, but refuses to sign over the planted record ...
+    out = warrant(home, "agent", "register", "late", "--owner", "it", "--purpose", "t",
+                  expect=2)
+    assert f"refusing to sign the audit log: audit record {seq} has no seal" in out
     assert (home / "checkpoint").read_text() == witnessed
-    assert "not covered by a signed checkpoint yet" in warrant(home, "audit", "verify")
+    # ... reading still works ...
+    assert "mallory" in warrant(home, "audit", "tail", "-n", "2")
+    # ... and only a person's explicit decision signs it.
+    out = warrant(home, "audit", "checkpoint", "--accept-unsealed")
+    assert f"audit record {seq} has no seal" in out  # the warning names it
+    assert "vouched for by signed checkpoints only" in warrant(home, "audit", "verify")
+
+
+def test_sealed_records_not_yet_signed_verify_and_are_reported(home: Path) -> None:
+    with TrustDomain.open(home) as domain:
+        domain.register_agent("late", owner="it", purpose="tests")
+        domain.sign_on_close = False  # as a gateway killed before it closed leaves it
+    report = json.loads(warrant(home, "audit", "verify", "--json"))
+    assert (report["unsigned_records"], report["seals_checked"]) == (1, True)
+    assert "not covered by a signed checkpoint yet, each carries a valid seal" in warrant(
+        home, "audit", "verify")
 
 
 def test_a_checkpoint_kept_elsewhere_catches_a_tail_cut_with_the_checkpoints_stored_here(

@@ -4,6 +4,9 @@ Every decision and outcome is appended as a versioned `AuditRecord`; appends
 return only once durable, and fail closed with `AuditWriteError`. Signed
 `Checkpoint`s plus RFC 9162 inclusion and consistency proofs let anyone holding
 the domain's public key check that nothing was altered, removed or reordered.
+Each record is also sealed (a MAC under a key derived from the domain signing
+key, bound to its seq), and a checkpoint is signed only over sealed records,
+so a row written into the database directly is never signed.
 """
 
 from ._backend import AuditBackend

@@ -11,7 +11,10 @@ from typing import Protocol
 
 
 class AuditBackend(Protocol):
-    """Append-only storage of `(seq, record bytes, leaf hash)` rows and checkpoint notes.
+    """Append-only storage of `(seq, record bytes, leaf hash, seal)` rows and checkpoint notes.
+
+    The seal (see `_seal`) is None for rows written before seals existed, or
+    by anything but a sealing writer.
 
     Write methods raise `AuditWriteError`; read methods raise `StoreError`.
     """
@@ -21,10 +24,12 @@ class AuditBackend(Protocol):
         ...
 
     def append_batch(self, start_seq: int, entries: Sequence[tuple[bytes, bytes]],
-                     nodes: Sequence[tuple[int, int, bytes]] = ()) -> None:
+                     nodes: Sequence[tuple[int, int, bytes]] = (),
+                     seals: Sequence[bytes] = ()) -> None:
         """Store `(record, leaf_hash)` pairs as seqs `start_seq, start_seq+1, ...`.
 
-        `nodes` are the `(level, index, hash)` interior nodes these leaves complete.
+        `nodes` are the `(level, index, hash)` interior nodes these leaves complete;
+        `seals` are one seal per entry (none given: the rows have no seal).
         INVARIANT: all or nothing, in one transaction; a failure leaves no row visible.
         """
         ...
@@ -57,8 +62,12 @@ class AuditBackend(Protocol):
         """`(seq, leaf_hash)` for `start <= seq < end`, in seq order."""
         ...
 
-    def iter_entries(self, start: int = 0) -> Iterator[tuple[int, bytes, bytes]]:
-        """Every `(seq, record, leaf_hash)` from `start`, in seq order."""
+    def sealed_leaves(self, start: int, end: int) -> list[tuple[int, bytes, bytes | None]]:
+        """`(seq, leaf_hash, seal)` for `start <= seq < end`, in seq order."""
+        ...
+
+    def iter_entries(self, start: int = 0) -> Iterator[tuple[int, bytes, bytes, bytes | None]]:
+        """Every `(seq, record, leaf_hash, seal)` from `start`, in seq order."""
         ...
 
     def get(self, seq: int) -> bytes | None:
@@ -75,6 +84,13 @@ class AuditBackend(Protocol):
 
     def checkpoints(self) -> list[str]:
         """Every stored checkpoint note, oldest first."""
+        ...
+
+    def latest_checkpoints(self, limit: int) -> list[str]:
+        """Up to `limit` stored notes with the largest stored tree sizes, largest first.
+
+        The stored size is a hint (a reader must parse the note and check its signature).
+        """
         ...
 
     def close(self) -> None: ...

@@ -12,6 +12,12 @@ and consistency proofs read O(log n) stored hashes (`_merkle.range_plan`). A
 log written before nodes were stored is backfilled when it is first opened
 for writing; any node still missing is recomputed from its leaves, so a proof
 is always exact, only slower.
+
+Every record is stored with its seal (`_seal`): a MAC under a key derived from
+the domain signing key, bound to its seq and leaf hash. `checkpoint` signs a
+new tree head only after checking the seal of every record the last signed
+checkpoint does not cover, so a row written into the database directly is
+named (`AuditIntegrityError`), never signed.
 """
 
 from __future__ import annotations
@@ -28,12 +34,17 @@ from warrant.errors import AuditError, AuditIntegrityError, AuditWriteError
 
 from . import _merkle
 from ._backend import AuditBackend
-from ._checkpoint import Checkpoint, sign_checkpoint
+from ._checkpoint import Checkpoint, sign_checkpoint, verify_checkpoint
 from ._group import GroupCommitter
 from ._record import AuditRecord
-from ._verify import VerifyReport, verify_log
+from ._seal import Sealer
+from ._verify import VerifyReport, describe_unsealed, verify_log
 
 log = logging.getLogger("warrant.audit")
+
+#: How many of the largest stored checkpoints `checkpoint` tries as its base before
+#: starting from the empty tree (only forged or damaged notes are skipped).
+_BASE_CANDIDATES = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +76,9 @@ class ConsistencyProof:
 class AuditLog:
     """A tamper-evident log over an `AuditBackend`, signed with the domain key.
 
-    `signing_key` may be None for a read-only verifier; then `public_key` is required.
+    `signing_key` may be None for a read-only verifier; then `public_key` is
+    required, appends are refused (they could not be sealed) and `verify` does
+    not check seals.
     `max_batch=1` disables group commit (one transaction per append);
     `timeout_s` bounds how long an append waits in the queue.
     """
@@ -90,6 +103,7 @@ class AuditLog:
         self._backend = backend
         self._signing_key = signing_key
         self._public_key = public_key
+        self._sealer = Sealer(signing_key, origin) if signing_key is not None else None
         self._closed = False
         self._committer = GroupCommitter(
             self._write_batch, max_batch=max_batch, timeout_s=timeout_s
@@ -110,6 +124,9 @@ class AuditLog:
         """Append records atomically with contiguous seqs, all or none."""
         if not records:
             return []
+        if self._sealer is None:
+            raise AuditWriteError("this audit log was opened without the domain signing key, "
+                                  "so it cannot seal records")
         try:
             entries = [(data, _merkle.leaf_hash(data)) for data in (r.to_bytes() for r in records)]
         except (TypeError, ValueError) as exc:
@@ -138,7 +155,9 @@ class AuditLog:
             nodes: list[tuple[int, int, bytes]] = []
             for _, leaf in entries:
                 staged.append(leaf, nodes)
-            self._backend.append_batch(start, entries, nodes)
+            seal = self._sealed().seal
+            seals = [seal(seq, leaf) for seq, (_, leaf) in enumerate(entries, start)]
+            self._backend.append_batch(start, entries, nodes, seals)
         except BaseException:
             with self._state:
                 self._frontier = None  # storage state is uncertain: re-read it next time
@@ -210,14 +229,109 @@ class AuditLog:
             self._catch_up(frontier)
             return frontier.size, frontier.root()
 
-    def checkpoint(self) -> Checkpoint:
-        """Sign the current tree head with the domain key and store it."""
-        if self._signing_key is None:
+    def _sealed(self) -> Sealer:
+        if self._sealer is None:
             raise AuditError("this audit log was opened without the domain signing key")
+        return self._sealer
+
+    def checkpoint(self, trusted: Iterable[Checkpoint] = (), *,
+                   accept_unsealed: bool = False) -> Checkpoint:
+        """Sign the current tree head with the domain key and store it.
+
+        INVARIANT: every record past the last signed checkpoint (stored, or one of
+        `trusted`) must carry a valid seal, and the head must extend that
+        checkpoint's signed root; otherwise `AuditIntegrityError` names the
+        records and nothing is signed. `accept_unsealed=True` signs records
+        without a valid seal anyway, each named in a warning: for a person who
+        has checked them (records an older Warrant wrote before an upgrade).
+        """
+        sealer = self._sealed()
+        assert self._signing_key is not None  # a sealer exists only with the key
         size, root = self.head()
+        base = self._signed_base(size, trusted)
+        signed = base.size
+        rows = self._backend.sealed_leaves(signed, size)
+        missing: list[int] = []
+        forged: list[int] = []
+        for expected, (seq, leaf, seal) in enumerate(rows, signed):
+            if seq != expected:
+                break
+            if seal is None:
+                missing.append(seq)
+            elif not sealer.check(seq, leaf, seal):
+                forged.append(seq)
+            base.append(leaf)
+        if base.size != size:
+            gap = _first_missing([(seq, leaf) for seq, leaf, _ in rows], signed)
+            raise AuditIntegrityError(
+                f"audit record {gap} is missing (the log was altered outside Warrant); "
+                "run `warrant audit verify`")
+        if missing or forged:
+            problem = describe_unsealed(missing, forged)
+            if not accept_unsealed:
+                raise AuditIntegrityError(
+                    f"refusing to sign the audit log: {problem}",
+                    hint="run `warrant audit verify` and `warrant audit tail`; only if you "
+                         "know where they come from (an older Warrant wrote them before an "
+                         "upgrade), sign them with `warrant audit checkpoint --accept-unsealed`")
+            log.warning("signing the audit log over records accepted without a seal: %s",
+                        problem)
+        if base.root() != root:
+            # INVARIANT: what is signed is exactly what was checked.
+            raise AuditIntegrityError(
+                f"the audit log's {size} records do not extend its signed checkpoint at size "
+                f"{signed}: the log was altered outside Warrant; "
+                "run `warrant audit verify`")
         cp = sign_checkpoint(self._signing_key, self.origin, size, root)
         self._backend.add_checkpoint(size, cp.to_note())
         return cp
+
+    def _signed_base(self, size: int, trusted: Iterable[Checkpoint]) -> _merkle.Frontier:
+        """The frontier of the largest validly signed checkpoint, checked against its root.
+
+        Stored notes are tried largest first; forged or damaged ones are skipped
+        (a smaller base only means more seals are checked). None: the empty tree.
+        """
+        candidates: list[Checkpoint] = list(trusted)
+        for note in self._backend.latest_checkpoints(_BASE_CANDIDATES):
+            try:
+                candidates.append(Checkpoint.from_note(note))
+            except AuditIntegrityError:
+                continue
+        for cp in sorted(candidates, key=lambda c: c.tree_size, reverse=True):
+            if cp.origin != self.origin:
+                continue
+            try:
+                verify_checkpoint(cp, self._public_key)
+            except AuditIntegrityError:
+                continue
+            if cp.tree_size > size:
+                raise AuditIntegrityError(
+                    f"the audit log holds {size} records but a signed checkpoint covers "
+                    f"{cp.tree_size}: records were removed; run `warrant audit verify`")
+            return self._frontier_at(cp)
+        return _merkle.Frontier()
+
+    def _frontier_at(self, cp: Checkpoint) -> _merkle.Frontier:
+        """The frontier of the first `cp.tree_size` records, equal to `cp`'s signed root."""
+        ranges, lo = [], 0
+        for bit in reversed(range(cp.tree_size.bit_length())):
+            if cp.tree_size >> bit & 1:
+                ranges.append((lo, lo + (1 << bit)))
+                lo += 1 << bit
+        frontier = _merkle.Frontier()
+        frontier.hashes, frontier.size = self._range_roots(ranges), cp.tree_size
+        if frontier.root() != cp.root:
+            # Stored nodes are hints: recompute from the leaves before concluding.
+            leaves = self._backend.leaf_hashes(0, cp.tree_size)
+            frontier = _merkle.Frontier()
+            for _, leaf in leaves:
+                frontier.append(leaf)
+            if frontier.size != cp.tree_size or frontier.root() != cp.root:
+                raise AuditIntegrityError(
+                    f"the first {cp.tree_size} audit records do not match their signed "
+                    "checkpoint: the log was altered outside Warrant; run `warrant audit verify`")
+        return frontier
 
     def close(self) -> None:
         """Commit what is queued, stop the writer and close the backend."""
@@ -246,7 +360,7 @@ class AuditLog:
     def raw_from(self, start: int) -> Iterator[tuple[int, bytes]]:
         """(seq, canonical record bytes) of every record from `start` on, unparsed (for a
         reader that skips most records by a cheap byte test before parsing any)."""
-        for seq, data, _leaf in self._backend.iter_entries(start):
+        for seq, data, _leaf, _seal in self._backend.iter_entries(start):
             yield seq, bytes(data)
 
     def tail(self, n: int) -> list[Entry]:
@@ -262,7 +376,8 @@ class AuditLog:
             frontier = self._frontier.copy() if self._frontier is not None else None
         known = (frontier.size, frontier.root()) if frontier is not None else None
         return verify_log(
-            self._backend, self._public_key, self.origin, trusted=trusted, known_head=known
+            self._backend, self._public_key, self.origin, trusted=trusted, known_head=known,
+            sealer=self._sealer,
         )
 
     def _stored_size(self, size: int | None) -> int:

@@ -28,18 +28,22 @@ def audit_group() -> None:
 @home_option
 @json_option
 def audit_verify(checkpoints: tuple[Path, ...], home: Path | None, as_json: bool) -> None:
-    """Recompute every record hash and the Merkle tree; check every signed checkpoint.
+    """Recompute every record hash and the Merkle tree; check every signed checkpoint
+    and every record's seal.
 
     Detects modification, deletion, reordering and truncation relative to the
-    last signed checkpoint. Exit status 2 when the log does not verify.
+    last signed checkpoint, and names every record after it that Warrant did
+    not append with this domain's key (a row written into the database has no
+    valid seal). Exit status 2 when the log does not verify.
 
     \b
-    Limits, said plainly: records after the last signed checkpoint are bound
-    only by their hashes, so whoever can write this home could append one;
-    verify reports how many there are and never signs them itself (a writer
-    signs new records when it closes). The witnessed checkpoint lives in this
-    home too: keep copies of checkpoint notes elsewhere (`warrant audit
-    checkpoint`) and pass them with --checkpoint.
+    Limits, said plainly: seals are checked only with the domain signing key.
+    Records past the last signed checkpoint can still be cut off the end
+    without a trace here; and the witnessed checkpoint lives in this home too:
+    keep copies of checkpoint notes elsewhere (`warrant audit checkpoint`) and
+    pass them with --checkpoint. Records written without a seal (before
+    seals existed, or by an older Warrant still running: upgrade every writer
+    of a domain together) are vouched for only by signed checkpoints.
     """
     trusted = [_checkpoint_note(path) for path in checkpoints]
     with opened(home) as domain:
@@ -50,12 +54,23 @@ def audit_verify(checkpoints: tuple[Path, ...], home: Path | None, as_json: bool
     data = {"ok": report.ok, "size": report.size, "root": report.root,
             "checkpoints_checked": report.checkpoints_checked,
             "signed_size": report.signed_size, "unsigned_records": unsigned,
+            "seals_checked": report.seals_checked,
+            "unsealed_signed_records": report.unsealed_signed,
             "witnessed_checkpoint": latest.to_note() if latest else None}
+    notes = []
+    if unsigned:
+        notes.append(f"the last {unsigned} record(s) (after seq {report.signed_size - 1}) are "
+                     "not covered by a signed checkpoint yet"
+                     + (", each carries a valid seal" if report.seals_checked else ""))
+    if not report.seals_checked:
+        notes.append("seals were not checked (the domain signing key is not available)")
+    if report.unsealed_signed:
+        notes.append(f"{report.unsealed_signed} record(s) from before audit seals are vouched "
+                     "for by signed checkpoints only")
     emit(data, as_json, lambda: click.echo(
         f"audit log OK: {report.size} records, root {report.root}, "
         f"{report.checkpoints_checked} signed checkpoint(s) verified"
-        + (f"; the last {unsigned} record(s) (after seq {report.signed_size - 1}) are not "
-           "covered by a signed checkpoint yet" if unsigned else "")))
+        + "".join(f"; {note}" for note in notes)))
 
 
 def _checkpoint_note(path: Path) -> audit.Checkpoint:
@@ -68,12 +83,21 @@ def _checkpoint_note(path: Path) -> audit.Checkpoint:
 
 
 @audit_group.command("checkpoint")
+@click.option("--accept-unsealed", is_flag=True,
+              help="Sign even over records without a valid seal (each is named in a "
+                   "warning). Only for records you have checked, such as ones an older "
+                   "Warrant wrote before an upgrade: signing makes them part of the "
+                   "signed history.")
 @home_option
 @json_option
-def audit_checkpoint(home: Path | None, as_json: bool) -> None:
-    """Sign the current tree head with the domain key and print it."""
+def audit_checkpoint(accept_unsealed: bool, home: Path | None, as_json: bool) -> None:
+    """Sign the current tree head with the domain key and print it.
+
+    Refuses (exit status 2) while a record after the last signed checkpoint has
+    no valid seal; `warrant audit verify` names them.
+    """
     with opened(home) as domain:
-        cp = domain.checkpoint()
+        cp = domain.checkpoint(accept_unsealed=accept_unsealed)
     emit({"note": cp.to_note(), "tree_size": cp.tree_size, "root_hash": cp.root_hash}, as_json,
          lambda: click.echo(cp.to_note(), nl=False))
 
@@ -92,6 +116,7 @@ def audit_proof(seq: int | None, old_size: int | None, size: int | None, home: P
     if (seq is None) == (old_size is None):
         raise click.UsageError("give exactly one of --seq or --old-size")
     with opened(home) as domain:
+        domain.sign_on_close = False  # reading blesses nothing
         tree_size = size or domain.audit.head()[0]
         if seq is not None:
             proof = domain.audit.inclusion_proof(seq, tree_size)
@@ -127,6 +152,7 @@ def audit_proof(seq: int | None, old_size: int | None, size: int | None, home: P
 def audit_tail(count: int, home: Path | None, as_json: bool) -> None:
     """Show the most recent audit records."""
     with opened(home) as domain:
+        domain.sign_on_close = False  # reading blesses nothing
         entries = domain.audit.tail(count)
     rows = [{"seq": e.seq, **e.record.to_json()} for e in entries]
 
@@ -189,6 +215,7 @@ def audit_export(fmt: str, since: int, out: Path | None, webhook: str | None,
     written = 0
     try:
         with opened(home) as domain:
+            domain.sign_on_close = False  # reading blesses nothing
             tenant = domain.domain
             try:
                 next_seq = max(since, domain.audit.head()[0])

@@ -87,9 +87,9 @@ class TrustDomain:
         self.policies = policies
         self._listeners: list[EventListener] = []
         self._closed = False
-        #: Sign a checkpoint over new records when closing. A checker turns this off: it
-        #: must not bless records it cannot tell from forged ones (records are bound
-        #: to the log by their hashes; only the domain key's signature vouches for them).
+        #: Sign a checkpoint over new records when closing. A checker or reader turns
+        #: this off: checking and reading bless nothing, and keep working while a
+        #: record without a valid seal makes signing refuse (`AuditLog.checkpoint`).
         self.sign_on_close = True
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -169,13 +169,16 @@ class TrustDomain:
 
     # -- audit checkpoints ------------------------------------------------------------------
 
-    def checkpoint(self) -> audit.Checkpoint:
+    def checkpoint(self, *, accept_unsealed: bool = False) -> audit.Checkpoint:
         """Sign the current tree head; keep a copy outside the database as a witness.
 
         INVARIANT: a new tree head is signed only if the log is consistent with
         the last witnessed one (an RFC 9162 consistency proof), so a log that was
         truncated or rewritten in the database is never blessed by a fresh
-        signature. Raises `AuditIntegrityError` instead.
+        signature; and only if every record past the last signed checkpoint
+        carries a valid seal, so a row written into the database is never
+        blessed either (`accept_unsealed`: see `AuditLog.checkpoint`). Raises
+        `AuditIntegrityError` instead.
         """
         witnessed = self.witnessed_checkpoint()
         if witnessed is not None:
@@ -186,7 +189,8 @@ class TrustDomain:
                     f"{witnessed.tree_size}: it was truncated")
             proof = self.audit.consistency_proof(witnessed.tree_size, size)
             self.audit.verify_consistency(proof, witnessed.root, root)
-        cp = self.audit.checkpoint()
+        cp = self.audit.checkpoint([witnessed] if witnessed else [],
+                                   accept_unsealed=accept_unsealed)
         tmp = self.home / (CHECKPOINT_FILE + ".tmp")
         try:
             tmp.write_text(cp.to_note(), encoding="utf-8")

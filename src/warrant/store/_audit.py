@@ -13,6 +13,12 @@ wait behind an fsync. WAL mode lets them run at the same time.
 complete, written in the same transaction as the leaves they cover, so proofs
 read O(log n) hashes. It was added after the first release: a database without
 it gets the table on open and the log backfills it (see `AuditLog`).
+
+`audit_log.seal` holds each record's seal (see `warrant.audit._seal`), in the
+same row, so sealing adds no statement to the write path and deleting a record
+takes its seal with it. It was added later too: a writable open adds the
+column to an older database (its rows keep a NULL seal); a read-only open of
+one reads every seal as NULL.
 """
 
 from __future__ import annotations
@@ -30,7 +36,8 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit_log (
     seq INTEGER PRIMARY KEY,
     record BLOB NOT NULL,
-    leaf_hash BLOB NOT NULL
+    leaf_hash BLOB NOT NULL,
+    seal BLOB
 );
 CREATE TABLE IF NOT EXISTS audit_nodes (
     level INTEGER NOT NULL,
@@ -47,7 +54,7 @@ CREATE TABLE IF NOT EXISTS audit_checkpoints (
 _CHUNK = 4096
 #: Keys per `node_hashes` query (SQLite's default host-parameter limit is 999 or more).
 _KEYS_PER_QUERY = 200
-_LEAF_SQL = "INSERT INTO audit_log (seq, record, leaf_hash) VALUES (?, ?, ?)"
+_LEAF_SQL = "INSERT INTO audit_log (seq, record, leaf_hash, seal) VALUES (?, ?, ?, ?)"
 _NODE_SQL = "INSERT INTO audit_nodes (level, idx, hash) VALUES (?, ?, ?)"
 
 
@@ -78,9 +85,12 @@ class SqliteAuditBackend:
                 # WAL: readers do not block the writer; the setting persists in the file.
                 self._wconn.execute("PRAGMA journal_mode=WAL")
                 self._wconn.executescript(_SCHEMA)
+                _add_seal_column(self._wconn)
                 self._wconn.execute("PRAGMA synchronous=FULL")
                 if max_page_count is not None:
                     self._wconn.execute(f"PRAGMA max_page_count={int(max_page_count)}")
+            #: The seal column, or NULL when a read-only open finds a database without it.
+            self._seal = "seal" if _has_seal_column(self._rconn) else "NULL"
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the audit store `{self.path}`: {exc}") from None
 
@@ -132,8 +142,13 @@ class SqliteAuditBackend:
                 ) from None
 
     def append_batch(self, start_seq: int, entries: Sequence[tuple[bytes, bytes]],
-                     nodes: Sequence[tuple[int, int, bytes]] = ()) -> None:
-        rows = [(start_seq + i, rec, leaf) for i, (rec, leaf) in enumerate(entries)]
+                     nodes: Sequence[tuple[int, int, bytes]] = (),
+                     seals: Sequence[bytes] = ()) -> None:
+        if seals and len(seals) != len(entries):
+            raise ValueError("one seal per audit record, or none")
+        marks: Sequence[bytes | None] = seals or [None] * len(entries)
+        rows = [(start_seq + i, rec, leaf, seal)
+                for i, ((rec, leaf), seal) in enumerate(zip(entries, marks, strict=True))]
         self._write([(_LEAF_SQL, rows), (_NODE_SQL, list(nodes))])
 
     def add_nodes(self, nodes: Sequence[tuple[int, int, bytes]]) -> None:
@@ -191,12 +206,18 @@ class SqliteAuditBackend:
         sql = "SELECT seq, leaf_hash FROM audit_log WHERE seq >= ? AND seq < ? ORDER BY seq"
         return self._read(sql, (start, end))
 
-    def iter_entries(self, start: int = 0) -> Iterator[tuple[int, bytes, bytes]]:
+    def sealed_leaves(self, start: int, end: int) -> list[tuple[int, bytes, bytes | None]]:
+        sql = (f"SELECT seq, leaf_hash, {self._seal} FROM audit_log "  # noqa: S608 - a column name
+               "WHERE seq >= ? AND seq < ? ORDER BY seq")
+        return self._read(sql, (start, end))
+
+    def iter_entries(self, start: int = 0) -> Iterator[tuple[int, bytes, bytes, bytes | None]]:
         # Chunks by seq range so the read lock is never held across a yield.
-        sql = "SELECT seq, record, leaf_hash FROM audit_log WHERE seq >= ? ORDER BY seq LIMIT ?"
+        sql = (f"SELECT seq, record, leaf_hash, {self._seal} FROM audit_log "  # noqa: S608
+               "WHERE seq >= ? ORDER BY seq LIMIT ?")  # (a column name is formatted in)
         nxt = start
         while True:
-            rows: list[tuple[int, bytes, bytes]] = self._read(sql, (nxt, _CHUNK))
+            rows: list[tuple[int, bytes, bytes, bytes | None]] = self._read(sql, (nxt, _CHUNK))
             yield from rows
             if len(rows) < _CHUNK:
                 return
@@ -215,8 +236,28 @@ class SqliteAuditBackend:
         rows = self._read("SELECT note FROM audit_checkpoints ORDER BY id")
         return [str(r[0]) for r in rows]
 
+    def latest_checkpoints(self, limit: int) -> list[str]:
+        sql = "SELECT note FROM audit_checkpoints ORDER BY tree_size DESC, id DESC LIMIT ?"
+        return [str(r[0]) for r in self._read(sql, (limit,))]
+
     def close(self) -> None:
         with self._wlock, self._rlock:
             if self._wconn is not None:
                 self._wconn.close()
             self._rconn.close()
+
+
+def _has_seal_column(conn: sqlite3.Connection) -> bool:
+    return any(row[1] == "seal" for row in conn.execute("PRAGMA table_info(audit_log)"))
+
+
+def _add_seal_column(conn: sqlite3.Connection) -> None:
+    """Give a database from before seals its `seal` column (existing rows: NULL)."""
+    if _has_seal_column(conn):
+        return
+    try:
+        conn.execute("ALTER TABLE audit_log ADD COLUMN seal BLOB")
+    except sqlite3.OperationalError:
+        # Another process added it between the check and here; anything else is real.
+        if not _has_seal_column(conn):
+            raise
