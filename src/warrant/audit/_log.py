@@ -37,7 +37,7 @@ from ._backend import AuditBackend
 from ._checkpoint import Checkpoint, sign_checkpoint, verify_checkpoint
 from ._group import GroupCommitter
 from ._record import AuditRecord
-from ._seal import Sealer
+from ._seal import Sealer, SealTally
 from ._verify import VerifyReport, describe_unsealed, verify_log
 
 log = logging.getLogger("warrant.audit")
@@ -251,23 +251,19 @@ class AuditLog:
         base = self._signed_base(size, trusted)
         signed = base.size
         rows = self._backend.sealed_leaves(signed, size)
-        missing: list[int] = []
-        forged: list[int] = []
+        seals = SealTally(sealer, signed)
         for expected, (seq, leaf, seal) in enumerate(rows, signed):
             if seq != expected:
                 break
-            if seal is None:
-                missing.append(seq)
-            elif not sealer.check(seq, leaf, seal):
-                forged.append(seq)
+            seals.check(seq, leaf, seal)
             base.append(leaf)
         if base.size != size:
             gap = _first_missing([(seq, leaf) for seq, leaf, _ in rows], signed)
             raise AuditIntegrityError(
                 f"audit record {gap} is missing (the log was altered outside Warrant); "
                 "run `warrant audit verify`")
-        if missing or forged:
-            problem = describe_unsealed(missing, forged)
+        if seals.missing or seals.forged:
+            problem = describe_unsealed(seals.missing, seals.forged)
             if not accept_unsealed:
                 raise AuditIntegrityError(
                     f"refusing to sign the audit log: {problem}",

@@ -56,3 +56,25 @@ class Sealer:
     def check(self, seq: int, leaf: bytes, seal: bytes | None) -> bool:
         """Whether `seal` is the seal of `leaf` at `seq` (None, a missing seal, is not)."""
         return seal is not None and hmac.compare_digest(self.seal(seq, leaf), seal)
+
+
+class SealTally:
+    """Records without a valid seal, tallied as a pass goes by (a verify, or the records
+    a checkpoint is about to sign). Nothing is checked without a sealer."""
+
+    __slots__ = ("forged", "missing", "sealer", "signed_size", "unsealed_signed")
+
+    def __init__(self, sealer: Sealer | None, signed_size: int) -> None:
+        self.sealer = sealer
+        self.signed_size = signed_size
+        self.missing: list[int] = []  # past the last signed checkpoint: no seal
+        self.forged: list[int] = []  # past the last signed checkpoint: a wrong seal
+        self.unsealed_signed = 0  # no seal, covered by a signed checkpoint
+
+    def check(self, seq: int, leaf: bytes, seal: bytes | None) -> None:
+        if seq < self.signed_size:
+            # A signed checkpoint vouches for this record: its seal would add nothing,
+            # so it is not recomputed (one MAC per record signed since, not per record).
+            self.unsealed_signed += seal is None
+        elif self.sealer is not None and not self.sealer.check(seq, leaf, seal):
+            (self.missing if seal is None else self.forged).append(seq)

@@ -24,7 +24,7 @@ from warrant.errors import AuditIntegrityError
 from ._backend import AuditBackend
 from ._checkpoint import Checkpoint, verify_checkpoint
 from ._merkle import Frontier
-from ._seal import Sealer
+from ._seal import Sealer, SealTally
 
 #: How many seqs of each kind an error message lists before "and N more".
 _LISTED = 10
@@ -67,7 +67,7 @@ def verify_log(
     """
     checkpoints = _load_checkpoints(backend, public_key, origin, trusted)
     signed_size = max((cp.tree_size for _, cp in checkpoints), default=0)
-    seals = _Seals(sealer, signed_size)
+    seals = SealTally(sealer, signed_size)
 
     # Roots we must reproduce, by tree size.
     expected: dict[int, list[tuple[str, bytes]]] = {}
@@ -115,27 +115,6 @@ def verify_log(
         signed_size=signed_size, seals_checked=sealer is not None,
         unsealed_signed=seals.unsealed_signed,
     )
-
-
-class _Seals:
-    """Tallies records without a valid seal during the pass (nothing without a sealer)."""
-
-    __slots__ = ("forged", "missing", "sealer", "signed_size", "unsealed_signed")
-
-    def __init__(self, sealer: Sealer | None, signed_size: int) -> None:
-        self.sealer = sealer
-        self.signed_size = signed_size
-        self.missing: list[int] = []  # past the last signed checkpoint: no seal
-        self.forged: list[int] = []  # past the last signed checkpoint: a wrong seal
-        self.unsealed_signed = 0  # no seal, covered by a signed checkpoint
-
-    def check(self, seq: int, leaf: bytes, seal: bytes | None) -> None:
-        if seq < self.signed_size:
-            # A signed checkpoint vouches for this record: its seal would add nothing,
-            # so it is not recomputed (one MAC per record signed since, not per record).
-            self.unsealed_signed += seal is None
-        elif self.sealer is not None and not self.sealer.check(seq, leaf, seal):
-            (self.missing if seal is None else self.forged).append(seq)
 
 
 def describe_unsealed(missing: list[int], forged: list[int]) -> str:

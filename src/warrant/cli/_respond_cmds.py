@@ -11,13 +11,7 @@ from typing import Any
 import click
 
 from warrant.errors import StateError
-from warrant.response import (
-    AuditFollower,
-    DetectionConfig,
-    ResponseEngine,
-    ResponseLock,
-    domain_playbooks,
-)
+from warrant.response import AuditFollower, ResponseLock, domain_engine
 
 from ._common import home_option, opened
 
@@ -56,10 +50,7 @@ def respond(interval: float, once: bool, home: Path | None) -> None:
                 hint="stop it first, then start `warrant respond` before any gateway "
                      "(gateways started after it leave detection to it)")
         try:
-            engine = ResponseEngine(domain, playbooks=domain_playbooks(
-                domain.home, domain.public_key,
-                require_signed=domain.config.require_signed_config),
-                config=DetectionConfig(canaries=domain.config.response_canaries))
+            engine = domain_engine(domain, domain.public_key, domain.config)
             engine.observe(_report)
             follower = AuditFollower(domain, engine, interval=interval)
             follower.start()

@@ -13,7 +13,7 @@ from warrant import identity
 from warrant.config import resolve_home
 from warrant.enforce import STATE_DB, Guard, GuardSession, TrustDomain
 from warrant.errors import ConfigError
-from warrant.response import DetectionConfig, ResponseEngine, ResponseLock, domain_playbooks
+from warrant.response import ResponseEngine, ResponseLock, domain_engine
 from warrant.store import SqlitePins
 
 from ._config import GatewayConfig
@@ -56,10 +56,7 @@ def run_gateway(config: GatewayConfig, *, home: Path | None = None,
         lock = ResponseLock(root)
         engine: ResponseEngine | None = None
         if lock.shared():
-            engine = ResponseEngine(domain, playbooks=domain_playbooks(
-                root, domain.public_key, require_signed=domain.config.require_signed_config),
-                config=DetectionConfig(canaries=domain.config.response_canaries))
-            engine.start()
+            engine = domain_engine(domain, domain.public_key, domain.config).start()
         else:
             log.warning("`warrant respond` runs detection for this domain: this gateway "
                         "starts no response engine of its own (revocations still take "

@@ -27,7 +27,7 @@ from ._detections import (
     sandbox_violation,
     tool_quarantined,
 )
-from ._engine import INCIDENTS_DB, INTERNAL, Observer, ResponseEngine
+from ._engine import INCIDENTS_DB, INTERNAL, Observer, ResponseEngine, domain_engine
 from ._export import (
     ExportDomain,
     FileSink,
@@ -95,6 +95,7 @@ __all__ = [  # noqa: RUF022 - plain sorted() order, like the other packages
     "canary_token",
     "default_detections",
     "default_playbooks",
+    "domain_engine",
     "delegation_attack",
     "delegation_detections",
     "delegation_new_pair",

@@ -32,13 +32,23 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 from warrant.audit import AuditRecord
+from warrant.config import DomainConfig
 from warrant.errors import ConfigError
 from warrant.store import SqliteIncidents
 
 from ._detections import DetectionConfig, default_detections
 from ._model import SEVERITY_RANK, Alert, Detection, Event, ResponseDomain, Severity
-from ._playbooks import CONTAINMENT, Playbook, Step, StepMode, default_playbooks
+from ._playbooks import (
+    CONTAINMENT,
+    Playbook,
+    Step,
+    StepMode,
+    default_playbooks,
+    domain_playbooks,
+)
 from ._routing import DetectionIndex
 from ._steps import STEPS, MemoryPort, Notifier, StepContext
 from ._triage import TaskBook, draft_disposition, gather_evidence
@@ -401,6 +411,16 @@ class ResponseEngine:
                 observer(kind, incident_id, detail)
             except Exception:
                 log.exception("response observer failed")
+
+
+def domain_engine(domain: ResponseDomain, public_key: Ed25519PublicKey,
+                  config: DomainConfig) -> ResponseEngine:
+    """The engine a domain runs, wherever it runs (a gateway, `warrant respond`): the
+    domain's playbooks (verified when it requires signed configuration) and its
+    canary tokens. Not started."""
+    return ResponseEngine(domain, playbooks=domain_playbooks(
+        domain.home, public_key, require_signed=config.require_signed_config),
+        config=DetectionConfig(canaries=config.response_canaries))
 
 
 def _written_at(stamp: str) -> float:
